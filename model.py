@@ -1,0 +1,247 @@
+"""The multi-scale exposure-correction network (Afifi et al., CVPR 2021) and its discriminator.
+
+Generator: a Laplacian pyramid of the input is computed inside the network (so an exported
+graph needs no pyramid code on the device); one U-Net per level runs coarse to fine, each
+level's result is upsampled by a learned 2x2 stride-2 transposed conv and added to the next
+finer Laplacian band. Checkpoints carry the architecture keys, so predict/convert rebuild
+exactly what was trained.
+"""
+import os
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from utils import ARCH_KEYS, check_arch, size_multiple
+
+
+# ---------------------------------------------------------------- the pyramid (one place)
+
+def _gaussian_kernel(channels=3):
+    k1 = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0]) / 16.0
+    return (k1[:, None] * k1[None, :]).expand(channels, 1, 5, 5).contiguous()
+
+
+def pyramid_down(x):
+    """Blur with a 5x5 binomial kernel (reflect padding) and halve H and W."""
+    kernel = _gaussian_kernel(x.shape[1]).to(x)
+    return F.conv2d(F.pad(x, (2, 2, 2, 2), mode="reflect"), kernel, stride=2, groups=x.shape[1])
+
+
+def pyramid_up(x):
+    """Double H and W (bilinear): any fixed upsampler gives an exact round trip,
+    because each band stores the difference to exactly this upsampling."""
+    return F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
+
+
+def gaussian_pyramid(x, level_count):
+    """[full resolution, 1/2, ..., 1/2^(level_count-1)]."""
+    levels = [x]
+    for _ in range(level_count - 1):
+        levels.append(pyramid_down(levels[-1]))
+    return levels
+
+
+def laplacian_pyramid(x, level_count):
+    """Bands fine to coarse; the last entry is the coarsest Gaussian level."""
+    gauss = gaussian_pyramid(x, level_count)
+    bands = [g - pyramid_up(g_next) for g, g_next in zip(gauss[:-1], gauss[1:])]
+    return bands + [gauss[-1]]
+
+
+def reconstruct_laplacian(bands):
+    image = bands[-1]
+    for band in reversed(bands[:-1]):
+        image = band + pyramid_up(image)
+    return image
+
+
+# ---------------------------------------------------------------- sizes
+
+def check_image_size(height, width, multiple):
+    if height % multiple or width % multiple or height == 0 or width == 0:
+        raise ValueError(f"image size {height}x{width} is not a multiple of {multiple}, which this "
+                         f"architecture needs (pad or resize H and W to multiples of {multiple})")
+
+
+# ---------------------------------------------------------------- attention blocks
+
+class MultiScaleChannelAttention(nn.Module):
+    """MS-CAM of Attentional Feature Fusion (Dai et al. 2021): local (pointwise) plus global
+    (pooled) channel context. Normalisation layers are left out, as in the rest of the net."""
+
+    def __init__(self, channels, reduction):
+        super().__init__()
+        inner = max(channels // reduction, 1)
+        self.local = nn.Sequential(nn.Conv2d(channels, inner, 1), nn.ReLU(inplace=True), nn.Conv2d(inner, channels, 1))
+        self.glob = nn.Sequential(nn.Conv2d(channels, inner, 1), nn.ReLU(inplace=True), nn.Conv2d(inner, channels, 1))
+
+    def forward(self, x):
+        return torch.sigmoid(self.local(x) + self.glob(x.mean(dim=(2, 3), keepdim=True)))
+
+
+class IterativeAttentionalFusion(nn.Module):
+    """iAFF: fuse two same-shaped maps with learned per-pixel, per-channel weights, the
+    weights themselves computed from a first attentional fusion."""
+
+    def __init__(self, channels, reduction):
+        super().__init__()
+        self.first = MultiScaleChannelAttention(channels, reduction)
+        self.second = MultiScaleChannelAttention(channels, reduction)
+
+    def forward(self, x, y):
+        w = self.first(x + y)
+        fused = x * w + y * (1 - w)
+        w = self.second(fused)
+        return x * w + y * (1 - w)
+
+
+class PolarizedSelfAttention(nn.Module):
+    """Sequential polarized self-attention (Liu et al. 2021): channel-only then spatial-only."""
+
+    def __init__(self, channels):
+        super().__init__()
+        half = max(channels // 2, 1)
+        self.ch_query, self.ch_value = nn.Conv2d(channels, 1, 1), nn.Conv2d(channels, half, 1)
+        self.ch_up = nn.Conv2d(half, channels, 1)
+        self.ch_norm = nn.LayerNorm([channels, 1, 1])
+        self.sp_query, self.sp_value = nn.Conv2d(channels, half, 1), nn.Conv2d(channels, half, 1)
+
+    def forward(self, x):
+        n, c, h, w = x.shape
+        q = torch.softmax(self.ch_query(x).reshape(n, 1, h * w), dim=-1)          # N,1,HW
+        v = self.ch_value(x).reshape(n, -1, h * w)                                 # N,C/2,HW
+        z = torch.matmul(v, q.transpose(1, 2)).unsqueeze(-1)                       # N,C/2,1,1
+        x = x * torch.sigmoid(self.ch_norm(self.ch_up(z)))
+        q = torch.softmax(self.sp_query(x).mean(dim=(2, 3)), dim=-1).unsqueeze(1)  # N,1,C/2
+        v = self.sp_value(x).reshape(n, -1, h * w)                                 # N,C/2,HW
+        return x * torch.sigmoid(torch.matmul(q, v).reshape(n, 1, h, w))
+
+
+# ---------------------------------------------------------------- generator
+
+def _double_conv(cin, cout):
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.LeakyReLU(0.2, inplace=True),
+                         nn.Conv2d(cout, cout, 3, padding=1), nn.LeakyReLU(0.2, inplace=True))
+
+
+class UNet(nn.Module):
+    """`depth` resolution levels, `channels` in the first, doubling at each down-step.
+    Predicts a residual: the level's corrected image is its input plus the U-Net's output."""
+
+    def __init__(self, depth, channels, use_iaff=False, iaff_r=4, use_psa=False):
+        super().__init__()
+        widths = [channels * 2 ** i for i in range(depth)]
+        self.encoders = nn.ModuleList(_double_conv(cin, cout) for cin, cout in zip([3] + widths[:-1], widths))
+        # PSA at the bottleneck: the coarsest map is where global context pays off and
+        # where attention over H*W positions is cheapest.
+        self.bottleneck_attention = PolarizedSelfAttention(widths[-1]) if use_psa else nn.Identity()
+        self.ups = nn.ModuleList(nn.ConvTranspose2d(widths[i + 1], widths[i], 2, stride=2) for i in range(depth - 1))
+        # iAFF replaces the plain concatenation of skip and upsampled decoder features, so
+        # the net learns how much of each to keep per channel and pixel.
+        self.fusions = nn.ModuleList(IterativeAttentionalFusion(widths[i], iaff_r) for i in range(depth - 1)) if use_iaff else None
+        self.decoders = nn.ModuleList(_double_conv(widths[i] * (1 if use_iaff else 2), widths[i]) for i in range(depth - 1))
+        self.head = nn.Conv2d(widths[0], 3, 1)
+
+    def forward(self, x):
+        skips, h = [], x
+        for i, encoder in enumerate(self.encoders):
+            if i:
+                h = F.max_pool2d(h, 2)
+            h = encoder(h)
+            skips.append(h)
+        h = self.bottleneck_attention(skips.pop())
+        for i in reversed(range(len(self.decoders))):
+            up, skip = self.ups[i](h), skips[i]
+            h = self.decoders[i](self.fusions[i](skip, up) if self.fusions is not None else torch.cat([skip, up], 1))
+        return x + self.head(h)
+
+
+class Generator(nn.Module):
+    def __init__(self, laplacian_level_count, layer_count_of_every_unet, first_layer_out_channels_of_every_unet,
+                 use_iaff=False, iaff_r=4, use_psa=False):
+        super().__init__()
+        self.level_count = laplacian_level_count
+        self.multiple = size_multiple(laplacian_level_count, layer_count_of_every_unet)
+        # Index 0 is the coarsest level, as the conf lists U-Nets coarse to fine.
+        self.unets = nn.ModuleList(UNet(d, c, use_iaff, iaff_r, use_psa)
+                                   for d, c in zip(layer_count_of_every_unet, first_layer_out_channels_of_every_unet))
+        # iAFF is not used where a level's result meets the next band: with 3 channels there is
+        # nothing to reduce, and the sum already is the pyramid's own reconstruction rule.
+        self.level_ups = nn.ModuleList(nn.ConvTranspose2d(3, 3, 2, stride=2) for _ in range(laplacian_level_count - 1))
+        for up in self.level_ups:  # start as nearest-neighbour upsampling, i.e. a plain pyramid
+            nn.init.zeros_(up.bias)
+            with torch.no_grad():
+                up.weight.zero_()
+                up.weight[range(3), range(3)] = 1.0
+
+    def forward(self, x, return_levels=False):
+        """x: N x 3 x H x W in [0, 1]. Returns the corrected image (not clamped), or with
+        return_levels the per-level results coarse to fine (the last is the image)."""
+        if not (torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()):
+            check_image_size(x.shape[-2], x.shape[-1], self.multiple)
+        bands = laplacian_pyramid(x, self.level_count)[::-1]  # coarse to fine
+        outputs = [self.unets[0](bands[0])]
+        for unet, up, band in zip(self.unets[1:], self.level_ups, bands[1:]):
+            outputs.append(unet(band + up(outputs[-1])))
+        return outputs if return_levels else outputs[-1]
+
+
+class Discriminator(nn.Module):
+    """Stride-2 convolutions down to a few pixels, then one real/fake logit per image."""
+
+    def __init__(self, image_size, channels=32, max_channels=256):
+        super().__init__()
+        layers, cin, side = [], 3, min(image_size)
+        while side > 8:
+            cout = min(channels, max_channels)
+            layers += [nn.Conv2d(cin, cout, 4, stride=2, padding=1), nn.LeakyReLU(0.2, inplace=True)]
+            cin, channels, side = cout, channels * 2, side // 2
+        self.features = nn.Sequential(*layers)
+        self.logit = nn.Linear(cin, 1)
+
+    def forward(self, x):
+        return self.logit(self.features(x).mean(dim=(2, 3))).squeeze(1)
+
+
+# ---------------------------------------------------------------- build and checkpoints (one place)
+
+def arch_from_conf(conf):
+    return {key: conf[key] for key in ARCH_KEYS}
+
+
+def build_generator(arch):
+    return Generator(**arch)
+
+
+def parameter_count(module):
+    return sum(p.numel() for p in module.parameters())
+
+
+def save_checkpoint(path, payload):
+    """Write atomically (temp file, then rename): a kill at any moment leaves the old file whole."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = f"{path}.tmp{os.getpid()}"
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+
+
+def export_generator_weights(path, generator, arch, half=False, extra=None):
+    state = {k: (v.half() if half and v.is_floating_point() else v) for k, v in generator.state_dict().items()}
+    save_checkpoint(path, {"arch": dict(arch), "generator": state, **(extra or {})})
+
+
+def load_generator(path, conf=None, device="cpu"):
+    """Rebuild the generator a checkpoint was trained with. `conf`, if given, is a conf section
+    whose architecture keys must agree with the checkpoint's (utils.ConfError if not)."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    if "arch" not in checkpoint or "generator" not in checkpoint:
+        raise ValueError(f"{path} is not an exposure-correct checkpoint (no 'arch'/'generator' entries)")
+    arch = checkpoint["arch"]
+    if conf is not None:
+        check_arch(conf, arch, f"the checkpoint {path}")
+    generator = build_generator(arch)
+    generator.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in checkpoint["generator"].items()})
+    return generator.to(device).eval(), arch

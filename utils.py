@@ -1,0 +1,259 @@
+"""Shared helpers with no torch dependency (predict.py's ONNX path imports this and no torch):
+conf loading and validation, image listing / reading / writing, metrics."""
+import json
+import os
+import sys
+
+import cv2
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+ARCH_KEYS = ("laplacian_level_count", "layer_count_of_every_unet",
+             "first_layer_out_channels_of_every_unet", "use_iaff", "iaff_r", "use_psa")
+
+# ---------------------------------------------------------------- conf
+
+_ARCH_SCHEMA = {"laplacian_level_count": "posint", "layer_count_of_every_unet": "per_level",
+                "first_layer_out_channels_of_every_unet": "per_level", "use_iaff": "bool",
+                "iaff_r": "posint", "use_psa": "bool"}
+
+# Every key each section must have, and its kind (checked by _check_value).
+SCHEMA = {
+    "train": {
+        "image_size": "size", "discriminator_image_size": "size",
+        "train_data_dir": "dir_or_empty", "valid_data_dir": "dir_or_empty",
+        "paired_train_input_dir": "dir_or_empty", "paired_train_gt_dir": "dir_or_empty",
+        "paired_valid_input_dir": "dir_or_empty", "paired_valid_gt_dir": "dir_or_empty",
+        "max_image_side": "int", "batch_size": "posint", "epochs": "posint",
+        "init_lr": "number", "final_lr": "number", "weight_decay": "number",
+        "discriminator_init_lr": "number", "discriminator_final_lr": "number",
+        "discriminator_weight_decay": "number", "begin_use_adv_loss_epoch": "posint",
+        "reconstruction_loss_weight": "number", "pyramid_loss_weight": "number",
+        "adversarial_loss_weight": "number",
+        "color_jitter_brightness": "unit", "color_jitter_contrast": "unit",
+        "color_jitter_saturation": "unit", "color_jitter_hue": "hue",
+        "ev_synthesis_fraction": "unit", "ev_range": "range",
+        "CUDA_VISIBLE_DEVICES": "str", "num_workers": "int", "seed": "int",
+        "model_save_dir": "str", "resume": "bool", "init_generator_from": "file_or_empty",
+        **_ARCH_SCHEMA,
+    },
+    "predict": {
+        "img_pth": "path", "image_size": "size", "use_orig_size": "bool", "max_side": "int",
+        "guided_upsampling": "bool", "result_output_dir": "str", "output_format": "format",
+        "pretrained_model": "file", "show_result": "bool", **_ARCH_SCHEMA,
+    },
+    "convert_to_onnx": {
+        "pth_file_path": "file", "dummy_input_image_size": "nchw", "onnx_output_path": "str",
+        "dynamic_bhw": "bool", "opset": "posint", **_ARCH_SCHEMA,
+    },
+    "convert_to_rknn": {
+        "ONNX_MODEL": "file", "RKNN_MODEL": "str", "laplacian_level_count": "posint",
+        "rknn_batch_size": "posint", "target_platform": "str", "image_size": "size",
+        "quantize": "bool", "quantize_dataset_dir": "dir_or_empty", "do_inference": "bool",
+        "inference_image_path": "file_or_empty", "inference_out_path": "str",
+    },
+    "evaluate": {
+        "model": "file_or_empty", "data_dir": "dir", "predictions_dir": "dir_or_empty",
+        "report_dir": "str", "max_side": "int", "guided_upsampling": "bool",
+    },
+}
+
+
+class ConfError(ValueError):
+    pass
+
+
+def _check_value(kind, value, level_count):
+    """Return None if `value` is a valid `kind`, else what was expected."""
+    is_int = lambda v: isinstance(v, int) and not isinstance(v, bool)
+    is_num = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+    checks = {
+        "posint": (lambda v: is_int(v) and v > 0, "a positive integer"),
+        "int": (lambda v: is_int(v) and v >= 0, "a non-negative integer"),
+        "number": (lambda v: is_num(v) and v >= 0, "a non-negative number"),
+        "unit": (lambda v: is_num(v) and 0 <= v <= 1, "a number in [0, 1]"),
+        "hue": (lambda v: is_num(v) and 0 <= v <= 0.5, "a number in [0, 0.5]"),
+        "bool": (lambda v: isinstance(v, bool), "true or false"),
+        "str": (lambda v: isinstance(v, str), "a string"),
+        "size": (lambda v: isinstance(v, list) and len(v) == 2 and all(is_int(x) and x > 0 for x in v),
+                 "[height, width], two positive integers"),
+        "nchw": (lambda v: isinstance(v, list) and len(v) == 4 and all(is_int(x) and x > 0 for x in v) and v[1] == 3,
+                 "[N, 3, H, W], positive integers"),
+        "range": (lambda v: isinstance(v, list) and len(v) == 2 and all(is_num(x) for x in v) and v[0] <= v[1],
+                  "[low, high] with low <= high"),
+        "per_level": (lambda v: isinstance(v, list) and all(is_int(x) and x > 0 for x in v) and len(v) == level_count,
+                      f"a list of {level_count} positive integers, one per level (laplacian_level_count is {level_count})"),
+        "format": (lambda v: v in ("png", "jpg", "tif"), '"png", "jpg" or "tif"'),
+        "file": (lambda v: isinstance(v, str) and os.path.isfile(v), "an existing file"),
+        "file_or_empty": (lambda v: isinstance(v, str) and (v == "" or os.path.isfile(v)), 'an existing file or ""'),
+        "dir": (lambda v: isinstance(v, str) and os.path.isdir(v), "an existing folder"),
+        "dir_or_empty": (lambda v: isinstance(v, str) and (v == "" or os.path.isdir(v)), 'an existing folder or ""'),
+        "path": (lambda v: isinstance(v, str) and os.path.exists(v), "an existing file or folder"),
+    }
+    ok, expected = checks[kind]
+    return None if ok(value) else expected
+
+
+def validate_section(conf, section):
+    """Raise ConfError, naming the key, for anything missing, unknown or ill-typed."""
+    if section not in conf or not isinstance(conf[section], dict):
+        raise ConfError(f"section '{section}' is missing")
+    values, schema = conf[section], SCHEMA[section]
+    for key in values:
+        if key not in schema:
+            raise ConfError(f"[{section}] unknown key '{key}'")
+    for key in schema:
+        if key not in values:
+            raise ConfError(f"[{section}] missing key '{key}'")
+    level_count = values.get("laplacian_level_count")
+    for key, kind in schema.items():
+        expected = _check_value(kind, values[key], level_count)
+        if expected is not None:
+            raise ConfError(f"[{section}] key '{key}' must be {expected}, got {values[key]!r}")
+    return values
+
+
+def load_section(path, section):
+    """Load and validate one section; on any problem print one line and exit with code 2."""
+    try:
+        with open(path) as f:
+            conf = json.load(f)
+        return validate_section(conf, section)
+    except FileNotFoundError:
+        fail(f"conf file not found: {path}")
+    except json.JSONDecodeError as e:
+        fail(f"{path} is not valid JSON: {e}")
+    except ConfError as e:
+        fail(f"{path}: {e}")
+
+
+def fail(message, code=2):
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
+def check_arch(conf, arch, source):
+    """The architecture keys present in a conf section must match the model's."""
+    for key in ARCH_KEYS:
+        if key in conf and key in arch and conf[key] != arch[key]:
+            raise ConfError(f"conf key '{key}' is {conf[key]!r} but {source} was trained with {arch[key]!r}")
+
+
+def size_multiple(level_count, layer_counts):
+    """H and W must be multiples of this: the level j-th from the coarsest is 2^(n-1-j) smaller
+    than the image and its U-Net halves it layer_counts[j]-1 more times."""
+    return max(2 ** (level_count - 1 - j) * 2 ** (depth - 1) for j, depth in enumerate(layer_counts))
+
+
+# ---------------------------------------------------------------- image files
+
+def list_images(path):
+    """A file, or every image file under a folder (subfolders too), sorted. Returns
+    (images, skipped) where skipped are the non-image files of the folder."""
+    if os.path.isfile(path):
+        return [path], []
+    images, skipped = [], []
+    for root, dirs, files in os.walk(path):
+        dirs.sort()
+        for name in sorted(files):
+            full = os.path.join(root, name)
+            (images if name.lower().endswith(IMAGE_EXTENSIONS) else skipped).append(full)
+    return images, skipped
+
+
+_EXIF_TRANSPOSE = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+                   5: lambda a: a.swapaxes(0, 1), 6: lambda a: a.swapaxes(0, 1)[:, ::-1],
+                   7: lambda a: a.swapaxes(0, 1)[::-1, ::-1], 8: lambda a: a.swapaxes(0, 1)[::-1]}
+
+
+class ImageReadError(ValueError):
+    pass
+
+
+def read_image(path):
+    """Read a photo as (rgb, alpha, bit_depth): rgb float32 H x W x 3 in [0, 1] with the EXIF
+    orientation applied, alpha float32 H x W or None, bit_depth 8 or 16. Grayscale becomes RGB,
+    CMYK is converted, 16-bit PNG/TIFF keep their precision. ImageReadError if unreadable."""
+    try:
+        with Image.open(path) as im:
+            orientation = im.getexif().get(0x0112, 1)
+            if im.format in ("PNG", "TIFF"):
+                # OpenCV keeps 16-bit samples, which Pillow reduces to 8 bits for colour images.
+                data = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+                if data is None:
+                    raise ImageReadError(f"cannot decode {path}")
+                data = _EXIF_TRANSPOSE.get(orientation, lambda a: a)(data)
+            else:
+                im.load()  # raises on truncated files
+                im = ImageOps.exif_transpose(im)
+                if im.mode in ("CMYK", "YCbCr", "1", "L", "I", "F"):
+                    im = im.convert("RGB")
+                elif im.mode in ("P", "LA", "PA"):
+                    im = im.convert("RGBA")
+                data = np.asarray(im)
+                if data.ndim == 3:
+                    data = data[..., [2, 1, 0, 3][:data.shape[2]]]  # to OpenCV's BGR(A), as below
+    except (UnidentifiedImageError, OSError, SyntaxError) as e:
+        raise ImageReadError(f"cannot read {path}: {e}") from None
+    if data.dtype == np.uint16:
+        bit_depth, scale = 16, 65535.0
+    elif data.dtype == np.uint8:
+        bit_depth, scale = 8, 255.0
+    else:
+        raise ImageReadError(f"unsupported sample type {data.dtype} in {path}")
+    data = np.ascontiguousarray(data).astype(np.float32) / scale
+    if data.ndim == 2:
+        data = data[..., None]
+    channels = data.shape[2]
+    if channels in (1, 2):
+        rgb, alpha = np.repeat(data[..., :1], 3, axis=2), (data[..., 1] if channels == 2 else None)
+    else:
+        rgb, alpha = data[..., 2::-1], (data[..., 3] if channels == 4 else None)
+    return np.ascontiguousarray(rgb), alpha, bit_depth
+
+
+def write_image(path, rgb, alpha=None, bit_depth=8):
+    """Write float RGB in [0, 1] (and alpha) as PNG, JPEG or TIFF by extension; 16-bit where the
+    format allows it and the source had it. Written to a temp name first, then renamed."""
+    ext = os.path.splitext(path)[1].lower()
+    if ext in (".jpg", ".jpeg"):
+        bit_depth, alpha = 8, None
+    scale, dtype = (65535.0, np.uint16) if bit_depth == 16 else (255.0, np.uint8)
+    data = rgb[..., ::-1] if alpha is None else np.dstack([rgb[..., ::-1], alpha])
+    data = (np.clip(data, 0, 1) * scale + 0.5).astype(dtype)
+    params = [cv2.IMWRITE_PNG_COMPRESSION, 1] if ext == ".png" else [cv2.IMWRITE_JPEG_QUALITY, 95] if ext in (".jpg", ".jpeg") else []
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = f"{path}.tmp{os.getpid()}{ext}"
+    if not cv2.imwrite(tmp, data, params):
+        raise OSError(f"could not write {path}")
+    os.replace(tmp, path)
+
+
+def to_uint8(rgb):
+    return (np.clip(rgb, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+def resize(rgb, height, width):
+    """Area averaging when shrinking (no aliasing), bilinear when enlarging."""
+    shrinking = height * width < rgb.shape[0] * rgb.shape[1]
+    return cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+
+
+def fit_long_side(height, width, max_side):
+    scale = min(1.0, max_side / max(height, width))
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+# ---------------------------------------------------------------- metrics (../shared/GUIDE.md section 4)
+
+def psnr(output_uint8, target_uint8):
+    mse = np.mean((output_uint8.astype(np.float64) - target_uint8.astype(np.float64)) ** 2)
+    return float("inf") if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))
+
+
+def ssim(output_uint8, target_uint8):
+    """MATLAB-style SSIM: Gaussian window sigma 1.5, population covariance, 8-bit range."""
+    from skimage.metrics import structural_similarity
+    return float(structural_similarity(output_uint8, target_uint8, channel_axis=2, gaussian_weights=True,
+                                       sigma=1.5, use_sample_covariance=False, data_range=255))

@@ -1,0 +1,120 @@
+import pytest
+import torch
+
+from conftest import TINY_ARCH
+from model import (Discriminator, build_generator, export_generator_weights, gaussian_pyramid, laplacian_pyramid,
+                   load_generator, parameter_count, reconstruct_laplacian)
+from utils import ConfError, size_multiple
+
+DEFAULT_ARCH = {"laplacian_level_count": 4, "layer_count_of_every_unet": [4, 3, 3, 3],
+                "first_layer_out_channels_of_every_unet": [24, 24, 24, 16], "use_iaff": False, "iaff_r": 4, "use_psa": False}
+
+
+@pytest.mark.parametrize("levels", [1, 2, 4, 5])
+def test_laplacian_round_trip_is_exact(levels):
+    x = torch.rand(2, 3, 96, 160)
+    bands = laplacian_pyramid(x, levels)
+    assert len(bands) == levels
+    assert [b.shape[-1] for b in bands] == [160 // 2 ** i for i in range(levels)]
+    assert (reconstruct_laplacian(bands) - x).abs().max() < 1e-5
+
+
+def test_pyramid_keeps_negative_band_values():
+    # The defect of the repo this follows: bands built on uint8 lost their negative half.
+    x = torch.zeros(1, 3, 32, 32)
+    x[..., 12:20, 12:20] = 1.0
+    band = laplacian_pyramid(x, 2)[0]
+    assert band.min() < -0.05 and band.max() > 0.05
+
+
+def test_gaussian_levels_preserve_mean_of_constant_image():
+    x = torch.full((1, 3, 64, 64), 0.37)
+    for level in gaussian_pyramid(x, 4):
+        assert torch.allclose(level, torch.full_like(level, 0.37), atol=1e-6)
+
+
+@pytest.mark.parametrize("arch,size", [
+    (TINY_ARCH, (40, 64)),
+    (DEFAULT_ARCH, (128, 192)),
+    ({**DEFAULT_ARCH, "laplacian_level_count": 2, "layer_count_of_every_unet": [3, 2],
+      "first_layer_out_channels_of_every_unet": [8, 4]}, (24, 40)),
+])
+def test_generator_output_shapes_non_square(arch, size):
+    g = build_generator(arch)
+    x = torch.rand(2, 3, *size)
+    levels = g(x, return_levels=True)
+    n = arch["laplacian_level_count"]
+    assert len(levels) == n
+    for i, level in enumerate(levels):  # coarse to fine
+        scale = 2 ** (n - 1 - i)
+        assert level.shape == (2, 3, size[0] // scale, size[1] // scale)
+    assert torch.equal(g(x), levels[-1])
+
+
+def test_default_architecture_size_and_multiple():
+    g = build_generator(DEFAULT_ARCH)
+    assert g.multiple == 64 == size_multiple(4, [4, 3, 3, 3])
+    assert 1.6e6 < parameter_count(g) < 1.8e6
+
+
+def test_wrong_size_is_a_clear_error():
+    g = build_generator(DEFAULT_ARCH)
+    with pytest.raises(ValueError, match="not a multiple of 64"):
+        g(torch.rand(1, 3, 100, 128))
+
+
+@pytest.mark.parametrize("iaff,psa", [(False, False), (True, False), (False, True), (True, True)])
+def test_iaff_and_psa_forward_backward(iaff, psa):
+    arch = {**TINY_ARCH, "use_iaff": iaff, "use_psa": psa, "iaff_r": 2}
+    g = build_generator(arch)
+    names = [n for n, _ in g.named_parameters()]
+    assert any("fusions" in n for n in names) == iaff
+    assert any("bottleneck_attention" in n for n in names) == psa
+    x = torch.rand(2, 3, 32, 48)
+    out = g(x)
+    assert out.shape == x.shape
+    out.mean().backward()
+    missing = [n for n, p in g.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
+    assert not missing
+    # Every attention block takes part (single ReLU units may be inactive on a random input).
+    blocks = {n.rsplit(".", 2)[0] for n, _ in g.named_parameters() if "fusions" in n or "bottleneck" in n}
+    for block in blocks:
+        assert sum(p.grad.abs().sum() for n, p in g.named_parameters() if n.startswith(block)) > 0, block
+
+
+@pytest.mark.parametrize("size", [(64, 64), (128, 96), (33, 50)])
+def test_discriminator_one_logit_per_image(size):
+    d = Discriminator(size)
+    assert d(torch.rand(3, 3, *size)).shape == (3,)
+
+
+def test_checkpoint_round_trip_rebuilds_same_model(tmp_path):
+    arch = {**TINY_ARCH, "use_iaff": True, "use_psa": True}
+    g = build_generator(arch)
+    path = str(tmp_path / "g.pth")
+    export_generator_weights(path, g, arch)
+    loaded, loaded_arch = load_generator(path)
+    assert loaded_arch == arch
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(loaded(x), g.eval()(x))
+
+
+def test_half_precision_checkpoint_loads_as_float(tmp_path):
+    g = build_generator(TINY_ARCH)
+    path = str(tmp_path / "g16.pth")
+    export_generator_weights(path, g, TINY_ARCH, half=True)
+    loaded, _ = load_generator(path)
+    assert all(p.dtype == torch.float32 for p in loaded.parameters())
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        assert (loaded(x) - g.eval()(x)).abs().max() < 1e-2
+
+
+def test_conf_disagreeing_with_checkpoint_names_the_key(tmp_path):
+    g = build_generator(TINY_ARCH)
+    path = str(tmp_path / "g.pth")
+    export_generator_weights(path, g, TINY_ARCH)
+    conf = {**TINY_ARCH, "first_layer_out_channels_of_every_unet": [16, 16, 16]}
+    with pytest.raises(ConfError, match="first_layer_out_channels_of_every_unet.*\\[16, 16, 16\\].*\\[8, 8, 4\\]"):
+        load_generator(path, conf)

@@ -22,9 +22,15 @@ def _gaussian_kernel(channels=3):
     return (k1[:, None] * k1[None, :]).expand(channels, 1, 5, 5).contiguous()
 
 
+# Built once at import, so that an ONNX trace sees a constant kernel of known shape.
+_RGB_KERNEL = _gaussian_kernel(3)
+
+
 def pyramid_down(x):
     """Blur with a 5x5 binomial kernel (reflect padding) and halve H and W."""
-    kernel = _gaussian_kernel(x.shape[1]).to(x)
+    kernel = _RGB_KERNEL if x.shape[1] == 3 else _gaussian_kernel(x.shape[1])
+    if (kernel.dtype, kernel.device) != (x.dtype, x.device):
+        kernel = kernel.to(x)
     return F.conv2d(F.pad(x, (2, 2, 2, 2), mode="reflect"), kernel, stride=2, groups=x.shape[1])
 
 

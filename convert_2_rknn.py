@@ -1,0 +1,134 @@
+"""Convert the exported ONNX generator to RKNN for Rockchip NPUs, and check it in the simulator.
+
+`python convert_2_rknn.py [--conf conf.json]` reads the `convert_to_rknn` section. RKNN wants a
+static input: a dynamic ONNX is fixed to `image_size` at load. The .rknn takes uint8 RGB,
+N x H x W x 3 (NHWC), 0..255 (the division by 255 is folded into the model), and returns the
+corrected image as float N x 3 x H x W in [0, 1]. fp16 by default; int8 with `quantize`,
+calibrated on the photos in `quantize_dataset_dir`. With `do_inference` the x86 simulator runs on
+`inference_image_path` and its output is compared with ONNX Runtime's (PSNR).
+"""
+import argparse
+import json
+import os
+import tempfile
+
+import numpy as np
+
+from utils import fail, list_images, load_section, psnr, read_image, resize, to_uint8, write_image
+
+PLATFORMS = ("rk3562", "rk3566", "rk3568", "rk3576", "rk3588", "rv1103", "rv1103b", "rv1106", "rv1106b", "rv1126b", "rk2118")
+INSTALL_HINT = "pip install --no-deps -r requirements-rknn.txt (rknn-toolkit2 2.5.0; see README)"
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--conf", default="conf.json", help="conf file (section 'convert_to_rknn')")
+    return parser.parse_args()
+
+
+def main():
+    args = parse_args()
+    conf = load_section(args.conf, "convert_to_rknn")
+    if conf["target_platform"] not in PLATFORMS:
+        fail(f"[convert_to_rknn] key 'target_platform' {conf['target_platform']!r} is not one of {', '.join(PLATFORMS)}")
+    arch, multiple = onnx_architecture(conf["ONNX_MODEL"])
+    if arch["laplacian_level_count"] != conf["laplacian_level_count"]:
+        fail(f"[convert_to_rknn] key 'laplacian_level_count' is {conf['laplacian_level_count']} but "
+             f"{conf['ONNX_MODEL']} has {arch['laplacian_level_count']} levels")
+    h, w = conf["image_size"]
+    if h % multiple or w % multiple:
+        fail(f"[convert_to_rknn] key 'image_size' {h}x{w}: this architecture needs H and W to be multiples of {multiple}")
+    if conf["quantize"] and not conf["quantize_dataset_dir"]:
+        fail("[convert_to_rknn] key 'quantize_dataset_dir' must name a folder of calibration photos when 'quantize' is true")
+    if conf["do_inference"] and not conf["inference_image_path"]:
+        fail("[convert_to_rknn] key 'inference_image_path' must name a photo when 'do_inference' is true")
+    try:
+        from rknn.api import RKNN  # noqa: F401
+    except ImportError:
+        fail(f"rknn-toolkit2 is not installed: {INSTALL_HINT}")
+
+    image = load_rknn_input(conf["inference_image_path"], h, w) if conf["do_inference"] else None
+    result = build_rknn(conf["ONNX_MODEL"], conf["RKNN_MODEL"], conf["target_platform"], (h, w), conf["rknn_batch_size"],
+                        calibration_dir=conf["quantize_dataset_dir"] if conf["quantize"] else None, simulate_on=image)
+    print(f"wrote {conf['RKNN_MODEL']} ({'int8' if conf['quantize'] else 'fp16'}, {conf['target_platform']}, input 1x{h}x{w}x3 uint8)")
+    if image is not None:
+        reference = onnxruntime_output(conf["ONNX_MODEL"], image)
+        write_image(conf["inference_out_path"], result[0].transpose(1, 2, 0))
+        print(f"simulator output written to {conf['inference_out_path']}; "
+              f"PSNR against ONNX Runtime: {psnr(to_uint8(result[0]), to_uint8(reference[0])):.2f} dB (8-bit), "
+              f"max abs difference {np.abs(result - reference).max():.4f}")
+
+
+def onnx_architecture(path):
+    import onnx
+    model = onnx.load(path, load_external_data=False)
+    meta = {p.key: p.value for p in model.metadata_props}
+    if "arch" not in meta:
+        fail(f"{path} has no 'arch' metadata: export it with convert_2_onnx.py")
+    return json.loads(meta["arch"]), int(meta["size_multiple"])
+
+
+def load_rknn_input(path, height, width):
+    """A photo as the board would feed it: uint8 RGB 1 x H x W x 3, resized to the model's size."""
+    try:
+        rgb, _, _ = read_image(path)
+    except ValueError as e:
+        fail(str(e))
+    return to_uint8(resize(rgb, height, width))[None]
+
+
+def calibration_list(folder, height, width, list_dir):
+    """rknn-toolkit2 wants a text file of image paths: write the photos, resized to the model's
+    input size, as PNGs and list them."""
+    paths, _ = list_images(folder)
+    if not paths:
+        fail(f"no calibration photos in {folder}")
+    lines = []
+    for i, path in enumerate(paths):
+        target = os.path.join(list_dir, f"calib_{i:04d}.png")
+        write_image(target, resize(read_image(path)[0], height, width))
+        lines.append(target)
+    list_file = os.path.join(list_dir, "dataset.txt")
+    with open(list_file, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return list_file
+
+
+def build_rknn(onnx_path, rknn_path, platform, size, batch_size=1, calibration_dir=None, simulate_on=None):
+    """Build (and export) the .rknn; if `simulate_on` (uint8 1 x H x W x 3) is given, run it in the
+    simulator (which only runs models built in the same process) and return the N x 3 x H x W output."""
+    from rknn.api import RKNN
+    h, w = size
+    rknn = RKNN(verbose=False)
+    try:
+        # mean 0 / std 255: the board feeds uint8 0..255, the graph sees [0, 1] as trained.
+        rknn.config(mean_values=[[0, 0, 0]], std_values=[[255, 255, 255]], target_platform=platform)
+        if rknn.load_onnx(model=onnx_path, inputs=["image"], input_size_list=[[1, 3, h, w]]) != 0:
+            fail(f"rknn-toolkit2 could not load {onnx_path}", code=1)
+        with tempfile.TemporaryDirectory() as list_dir:
+            dataset = calibration_list(calibration_dir, h, w, list_dir) if calibration_dir else None
+            if rknn.build(do_quantization=dataset is not None, dataset=dataset, rknn_batch_size=batch_size) != 0:
+                fail("rknn-toolkit2 could not build the model", code=1)
+        os.makedirs(os.path.dirname(os.path.abspath(rknn_path)), exist_ok=True)
+        if rknn.export_rknn(rknn_path) != 0:
+            fail(f"could not write {rknn_path}", code=1)
+        if simulate_on is None:
+            return None
+        if rknn.init_runtime() != 0:
+            fail("the rknn-toolkit2 simulator did not start", code=1)
+        batch = np.repeat(simulate_on, batch_size, axis=0) if batch_size > 1 else simulate_on
+        output = np.asarray(rknn.inference(inputs=[batch], data_format="nhwc")[0], dtype=np.float32)
+        return np.clip(output[:1].reshape(1, 3, h, w), 0, 1)
+    finally:
+        rknn.release()
+
+
+def onnxruntime_output(onnx_path, image_uint8):
+    import onnxruntime as ort
+    session = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
+    x = image_uint8.transpose(0, 3, 1, 2).astype(np.float32) / 255.0
+    return session.run(None, {"image": x})[0]
+
+
+if __name__ == "__main__":
+    main()

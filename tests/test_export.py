@@ -1,0 +1,104 @@
+"""ONNX export parity and RKNN builds checked in rknn-toolkit2's x86 simulator."""
+import copy
+import os
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+
+from conftest import ROOT, TINY_ARCH, make_photo, save_photos, write_conf
+from convert_2_onnx import export_onnx, verify_onnx
+from model import build_generator, export_generator_weights
+from utils import psnr, to_uint8
+
+
+@pytest.fixture(scope="module")
+def tiny_onnx(tmp_path_factory):
+    torch.manual_seed(0)
+    generator = build_generator(TINY_ARCH).eval()
+    path = str(tmp_path_factory.mktemp("onnx") / "tiny.onnx")
+    export_onnx(generator, TINY_ARCH, path, (1, 3, 32, 48), dynamic=True)
+    return path, generator
+
+
+def test_onnx_dynamic_axes_parity_at_two_sizes(tiny_onnx):
+    path, generator = tiny_onnx
+    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["image"] and [o.name for o in session.get_outputs()] == ["corrected"]
+    for shape in [(1, 3, 32, 48), (2, 3, 56, 40)]:
+        x = np.random.default_rng(1).random(shape, dtype=np.float32)
+        with torch.no_grad():
+            expected = generator(torch.from_numpy(x)).clamp(0, 1).numpy()
+        got = session.run(None, {"image": x})[0]
+        assert got.shape == shape
+        assert np.abs(got - expected).max() < 1e-3
+    assert verify_onnx(generator, path, (1, 3, 32, 48), dynamic=True) < 1e-3
+
+
+def test_onnx_metadata_records_architecture(tiny_onnx):
+    meta = {p.key: p.value for p in onnx.load(tiny_onnx[0]).metadata_props}
+    import json
+    assert json.loads(meta["arch"]) == TINY_ARCH
+    assert meta["size_multiple"] == "8"
+    assert onnx.load(tiny_onnx[0]).opset_import[0].version <= 19
+
+
+def test_convert_2_onnx_script(repo_conf, tmp_path):
+    torch.manual_seed(0)
+    pth = str(tmp_path / "g.pth")
+    export_generator_weights(pth, build_generator(TINY_ARCH), TINY_ARCH)
+    conf = copy.deepcopy(repo_conf)
+    conf["convert_to_onnx"].update(TINY_ARCH, pth_file_path=pth, dummy_input_image_size=[1, 3, 32, 32],
+                                   onnx_output_path=str(tmp_path / "out.onnx"), dynamic_bhw=True)
+    result = subprocess.run([sys.executable, "convert_2_onnx.py", "--conf", write_conf(tmp_path, conf)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("parity at") == 2 and os.path.isfile(tmp_path / "out.onnx")
+    # A conf whose architecture disagrees with the checkpoint: one line naming the key.
+    conf["convert_to_onnx"]["use_psa"] = True
+    result = subprocess.run([sys.executable, "convert_2_onnx.py", "--conf", write_conf(tmp_path, conf)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2 and "conf key 'use_psa' is True" in result.stderr
+
+
+rknn = pytest.importorskip("rknn.api", reason="rknn-toolkit2 not installed (pip install --no-deps -r requirements-rknn.txt)")
+
+
+def _simulate(onnx_path, tmp_path, calibration_dir=None):
+    from convert_2_rknn import build_rknn, onnxruntime_output
+    image = make_photo(32, 48, seed=5)[None]
+    out = build_rknn(onnx_path, str(tmp_path / "m.rknn"), "rk3588", (32, 48), calibration_dir=calibration_dir, simulate_on=image)
+    reference = onnxruntime_output(onnx_path, image)
+    assert out.shape == reference.shape == (1, 3, 32, 48)
+    assert os.path.getsize(tmp_path / "m.rknn") > 0
+    return psnr(to_uint8(out), to_uint8(reference))
+
+
+def test_rknn_fp16_matches_onnxruntime(tiny_onnx, tmp_path):
+    assert _simulate(tiny_onnx[0], tmp_path) >= 40
+
+
+def test_rknn_int8_with_four_calibration_photos(tiny_onnx, tmp_path):
+    calibration = str(tmp_path / "calib")
+    save_photos(calibration, 4, size=(40, 60), seed=20, ext="jpg")
+    assert _simulate(tiny_onnx[0], tmp_path, calibration) >= 30
+
+
+def test_convert_2_rknn_errors(repo_conf, tiny_onnx, tmp_path):
+    conf = copy.deepcopy(repo_conf)
+    conf["convert_to_rknn"].update(ONNX_MODEL=tiny_onnx[0], RKNN_MODEL=str(tmp_path / "x.rknn"), laplacian_level_count=3,
+                                   image_size=[30, 48], do_inference=False)
+    run = lambda: subprocess.run([sys.executable, "convert_2_rknn.py", "--conf", write_conf(tmp_path, conf)],
+                                 cwd=ROOT, capture_output=True, text=True, timeout=300)
+    result = run()
+    assert result.returncode == 2 and "multiples of 8" in result.stderr
+    conf["convert_to_rknn"].update(image_size=[32, 48], target_platform="rk9999")
+    result = run()
+    assert result.returncode == 2 and "'rk9999' is not one of" in result.stderr
+    conf["convert_to_rknn"].update(target_platform="rk3588", ONNX_MODEL=str(tmp_path / "missing.onnx"))
+    result = run()
+    assert result.returncode == 2 and "key 'ONNX_MODEL' must be an existing file" in result.stderr

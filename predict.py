@@ -37,12 +37,13 @@ def main():
     started = time.time()
     inputs, not_images = list_images(conf["img_pth"])
     out_dir = os.path.abspath(conf["result_output_dir"])
-    # Results written inside the input folder must not be read back as inputs on the next run.
-    inputs = [p for p in inputs if not os.path.abspath(p).startswith(out_dir + os.sep)]
-    not_images = [p for p in not_images if not os.path.abspath(p).startswith(out_dir + os.sep)]
+    root = conf["img_pth"] if os.path.isdir(conf["img_pth"]) else os.path.dirname(conf["img_pth"])
+    if out_dir != os.path.abspath(root):
+        # Results in a subfolder of the input folder are not read back as inputs on the next run.
+        inputs = [p for p in inputs if not os.path.abspath(p).startswith(out_dir + os.sep)]
+        not_images = [p for p in not_images if not os.path.abspath(p).startswith(out_dir + os.sep)]
     for path in not_images:
         print(f"note: skipping {path}: not an image file")
-    root = conf["img_pth"] if os.path.isdir(conf["img_pth"]) else os.path.dirname(conf["img_pth"])
     outputs = output_paths(inputs, root, out_dir, conf["output_format"])
 
     from tqdm import tqdm
@@ -161,12 +162,14 @@ def correct_image(rgb, backend, conf):
     return correct_batch([rgb], backend, conf)[0]
 
 
-def guided_upsample(low_in, low_out, full_in, radius=None, eps=1e-4):
+def guided_upsample(low_in, low_out, full_in, radius=None, eps=1e-3):
     """Lift a low-resolution correction to full resolution: fit, in each (2r+1)^2 window of the
     low-resolution pair, the affine colour map out = A @ in + b (least squares, ridge `eps`),
     average the coefficients over windows, upsample them bilinearly and apply them to the
     full-resolution input. Detail comes from the full-resolution input, the colour and tone
-    change from the network (the paper's bilateral guided upsampling, in guided-filter form)."""
+    change from the network (the paper's bilateral guided upsampling, in guided-filter form).
+    The ridge pulls A towards the identity, not towards 0: where a window is too flat to tell
+    how the network scales detail, the input's detail is kept as it is rather than erased."""
     h, w = low_in.shape[:2]
     radius = radius or max(2, round(max(h, w) / 128))
     box = lambda x: cv2.boxFilter(x, -1, (2 * radius + 1, 2 * radius + 1), borderType=cv2.BORDER_REFLECT)
@@ -180,6 +183,7 @@ def guided_upsample(low_in, low_out, full_in, radius=None, eps=1e-4):
                 cov_in[..., i, j] = cov_in[..., j, i] = box(low_in[..., i] * low_in[..., j]) - mean_in[..., i] * mean_in[..., j]
             cov_io[..., i, j] = box(low_in[..., i] * low_out[..., j]) - mean_in[..., i] * mean_out[..., j]
     cov_in += eps * np.eye(3, dtype=np.float32)
+    cov_io += eps * np.eye(3, dtype=np.float32)
     coef_a = np.linalg.solve(cov_in, cov_io)  # [..., i, c]: weight of input channel i in output c
     coef_b = mean_out - np.einsum("hwi,hwic->hwc", mean_in, coef_a)
     coef = box(np.concatenate([coef_a.reshape(h, w, 9), coef_b], axis=2))  # 12 maps

@@ -1,0 +1,184 @@
+"""predict.py on small generated photos: sizes, formats, files, backends, the high-resolution path."""
+import copy
+import os
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import ROOT, TINY_ARCH, make_photo, save_photos, write_conf
+from predict import correct_image, guided_upsample, load_backend, output_paths
+from utils import psnr, read_image, resize, to_uint8
+
+
+def predict_conf(repo_conf, model, img_pth, out_dir, **changes):
+    conf = copy.deepcopy(repo_conf)
+    conf["predict"].update(TINY_ARCH, pretrained_model=model, img_pth=str(img_pth), result_output_dir=str(out_dir))
+    conf["predict"].update(changes)
+    return conf
+
+
+def run_predict(tmp_path, conf, *args):
+    return subprocess.run([sys.executable, "predict.py", "--conf", write_conf(tmp_path, conf), *args],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture
+def tiny_onnx(tiny_checkpoint, tmp_path):
+    from convert_2_onnx import export_onnx
+    path = str(tmp_path / "tiny.onnx")
+    export_onnx(tiny_checkpoint[1].eval(), TINY_ARCH, path, (1, 3, 32, 32), dynamic=True)
+    return path
+
+
+@pytest.mark.parametrize("use_orig_size", [True, False])
+def test_output_has_input_size(repo_conf, tiny_checkpoint, use_orig_size):
+    backend = load_backend(tiny_checkpoint[0])
+    conf = {**repo_conf["predict"], "use_orig_size": use_orig_size, "image_size": [64, 64], "max_side": 512}
+    for h, w in [(37, 53), (5, 7), (64, 64), (300, 211)]:
+        out = correct_image(make_photo(h, w).astype(np.float32) / 255, backend, conf)
+        assert out.shape == (h, w, 3) and out.dtype == np.float32
+        assert 0 <= out.min() and out.max() <= 1
+
+
+def test_torch_and_onnxruntime_backends_agree(repo_conf, tiny_checkpoint, tiny_onnx):
+    conf = {**repo_conf["predict"], "max_side": 0}
+    photo = make_photo(61, 90, seed=3).astype(np.float32) / 255
+    a = correct_image(photo, load_backend(tiny_checkpoint[0]), conf)
+    b = correct_image(photo, load_backend(tiny_onnx), conf)
+    assert np.abs(a - b).max() < 1e-3
+
+
+def test_onnx_path_imports_no_torch(tiny_onnx):
+    code = (f"import sys, numpy as np; sys.path.insert(0, {ROOT!r}); import predict; "
+            f"b = predict.load_backend({tiny_onnx!r}); b.run(np.zeros((1, 3, 16, 16), np.float32)); "
+            "assert 'torch' not in sys.modules, 'torch was imported'")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+
+
+def _high_frequency_energy(gray):
+    return float(np.mean(cv2.Laplacian(gray.astype(np.float32), cv2.CV_32F) ** 2))
+
+
+def test_guided_upsampling_keeps_sharpness_of_24_megapixels():
+    rng = np.random.default_rng(0)
+    h, w = 4000, 6000
+    base = resize(make_photo(400, 600, seed=1).astype(np.float32) / 255, h, w)
+    full = np.clip(base * 0.5 + rng.normal(0, 0.04, (h, w, 1)).astype(np.float32), 0, 1)  # dark, finely textured
+    curve = lambda x: np.sqrt(x)  # the "network": a brightening tone curve
+    low = resize(full, 341, 512)
+    out = guided_upsample(low, curve(low), full)
+    assert out.shape == full.shape
+    gray = lambda x: x.mean(axis=2)
+    expected = curve(full)
+    ratio = _high_frequency_energy(gray(out)) / _high_frequency_energy(gray(expected))
+    assert 0.7 < ratio < 1.3, ratio  # detail of the full-resolution photo, not of the 512 px one
+    plain = resize(curve(low), h, w)
+    assert _high_frequency_energy(gray(plain)) / _high_frequency_energy(gray(expected)) < 0.2  # what resizing loses
+    assert psnr(to_uint8(out), to_uint8(expected)) > 30
+
+
+def test_high_resolution_path_applies_the_network_correction(repo_conf, tiny_checkpoint):
+    backend = load_backend(tiny_checkpoint[0])
+    photo = resize(make_photo(150, 200, seed=4).astype(np.float32) / 255, 900, 1200)
+    conf = {**repo_conf["predict"], "max_side": 240, "guided_upsampling": True}
+    out = correct_image(photo, backend, conf)
+    low_in = resize(photo, 180, 240)
+    low_net = correct_image(low_in, backend, {**conf, "max_side": 0})
+    assert psnr(to_uint8(resize(out, 180, 240)), to_uint8(low_net)) > 30
+
+
+def test_folder_run_keeps_subfolders_and_never_overwrites_inputs(repo_conf, tiny_checkpoint, tmp_path):
+    photos = tmp_path / "photos"
+    save_photos(str(photos), 2, ext="png")
+    save_photos(str(photos / "sub"), 1, ext="jpg", seed=9)
+    (photos / "notes.txt").write_text("not a photo")
+    before = {p: open(p, "rb").read() for p in [str(photos / "photo00.png"), str(photos / "photo01.png")]}
+    conf = predict_conf(repo_conf, tiny_checkpoint[0], photos, photos)  # output folder = input folder
+    result = run_predict(tmp_path, conf, "--batch", "2")
+    assert result.returncode == 0, result.stderr
+    assert "3 corrected, 1 skipped" in result.stdout and "notes.txt" in result.stdout
+    for path, data in before.items():
+        assert open(path, "rb").read() == data
+    assert os.path.isfile(photos / "photo00_png_corrected.png") and os.path.isfile(photos / "sub" / "photo00.png")
+    # Results in a subfolder of the inputs are not taken for inputs by the next run.
+    photos2 = tmp_path / "photos2"
+    save_photos(str(photos2), 2)
+    conf = predict_conf(repo_conf, tiny_checkpoint[0], photos2, photos2 / "results")
+    for _ in range(2):
+        result = run_predict(tmp_path, conf)
+        assert "2 corrected, 0 skipped" in result.stdout, result.stdout
+
+
+def test_output_names_are_unique():
+    paths = output_paths(["/in/a.jpg", "/in/a.png", "/in/x/b.tif"], "/in", "/in", "png")
+    assert paths == {"/in/a.jpg": "/in/a.png".replace("a.png", "a_jpg_corrected.png"), "/in/a.png": "/in/a_png_corrected.png",
+                     "/in/x/b.tif": "/in/x/b.png"}
+
+
+def test_corrupt_file_is_named_and_the_rest_processed(repo_conf, tiny_checkpoint, tmp_path):
+    photos = tmp_path / "photos"
+    save_photos(str(photos), 2, ext="jpg")
+    data = open(photos / "photo01.jpg", "rb").read()
+    open(photos / "photo01.jpg", "wb").write(data[: len(data) // 2])  # truncated
+    open(photos / "broken.png", "wb").write(b"\x89PNG\r\n\x1a\n not really")
+    result = run_predict(tmp_path, predict_conf(repo_conf, tiny_checkpoint[0], photos, tmp_path / "out"))
+    assert result.returncode == 1
+    assert "1 corrected, 2 skipped" in result.stdout
+    errors = [l for l in result.stderr.splitlines() if l.startswith("error:")]
+    assert len(errors) == 2 and any("photo01.jpg" in l for l in errors) and any("broken.png" in l for l in errors)
+
+
+def test_formats(repo_conf, tiny_checkpoint, tmp_path):
+    photos, out = tmp_path / "photos", tmp_path / "out"
+    photos.mkdir()
+    rgb = make_photo(40, 64, seed=2)
+    Image.fromarray(rgb[..., 0]).save(photos / "gray.png")
+    rgba = np.dstack([rgb, np.linspace(0, 255, 64, dtype=np.uint8)[None].repeat(40, 0)])
+    Image.fromarray(rgba, "RGBA").save(photos / "alpha.png")
+    cv2.imwrite(str(photos / "deep.png"), (rgb[..., ::-1].astype(np.uint16) * 257 + 3))
+    cv2.imwrite(str(photos / "deep.tif"), (rgb[..., ::-1].astype(np.uint16) * 257))
+    Image.fromarray(rgb).convert("CMYK").save(photos / "cmyk.jpg")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise for display
+    Image.fromarray(rgb).save(photos / "rotated.jpg", exif=exif)
+    result = run_predict(tmp_path, predict_conf(repo_conf, tiny_checkpoint[0], photos, out, output_format="png"))
+    assert result.returncode == 0, result.stderr
+    assert "6 corrected" in result.stdout
+    assert read_image(str(out / "gray.png"))[0].shape == (40, 64, 3)
+    alpha = cv2.imread(str(out / "alpha.png"), cv2.IMREAD_UNCHANGED)
+    assert alpha.shape == (40, 64, 4) and np.array_equal(alpha[..., 3], rgba[..., 3])
+    for name in ("deep.png", "deep_tif_corrected.png"):
+        deep = cv2.imread(str(out / name), cv2.IMREAD_UNCHANGED)
+        assert deep.dtype == np.uint16 and deep.shape == (40, 64, 3), name
+    assert read_image(str(out / "cmyk.png"))[0].shape == (40, 64, 3)
+    assert read_image(str(out / "rotated.png"))[0].shape == (64, 40, 3)  # EXIF orientation applied
+
+
+def test_sixteen_bit_input_keeps_its_precision(tmp_path):
+    ramp = (np.linspace(0, 65535, 64 * 40).reshape(40, 64, 1).repeat(3, 2)).astype(np.uint16)
+    cv2.imwrite(str(tmp_path / "ramp.png"), ramp)
+    rgb, _, depth = read_image(str(tmp_path / "ramp.png"))
+    assert depth == 16 and len(np.unique(rgb[..., 0])) > 1000
+
+
+def test_show_result_without_display_saves_a_figure(repo_conf, tiny_checkpoint, tmp_path):
+    save_photos(str(tmp_path / "p"), 1)
+    env_conf = predict_conf(repo_conf, tiny_checkpoint[0], tmp_path / "p" / "photo00.png", tmp_path / "out", show_result=True)
+    env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
+    result = subprocess.run([sys.executable, "predict.py", "--conf", write_conf(tmp_path, env_conf)], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert os.path.isfile(tmp_path / "out" / "photo00_side_by_side.png")
+
+
+def test_conf_disagreeing_with_model_is_one_line(repo_conf, tiny_checkpoint, tmp_path):
+    save_photos(str(tmp_path / "p"), 1)
+    conf = predict_conf(repo_conf, tiny_checkpoint[0], tmp_path / "p", tmp_path / "out", laplacian_level_count=4,
+                        layer_count_of_every_unet=[2, 2, 2, 2], first_layer_out_channels_of_every_unet=[8, 8, 8, 8])
+    result = run_predict(tmp_path, conf)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "laplacian_level_count" in result.stderr

@@ -16,6 +16,8 @@ def parse_args():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--conf", default="conf.json", help="conf file (section 'train')")
     parser.add_argument("--no-resume", action="store_true", help="start afresh even if last.pth exists (it is then overwritten)")
+    parser.add_argument("--max-epochs-this-run", type=int, default=0,
+                        help="stop after this many epochs (0: no limit); the next run resumes from last.pth")
     return parser.parse_args()
 
 
@@ -142,7 +144,8 @@ def train(conf, args, device, rank, world, log):
                         drop_last=True, pin_memory=device.type == "cuda")
     use_amp = device.type == "cuda"
 
-    for epoch in range(start_epoch, conf["epochs"]):
+    stop_epoch = conf["epochs"] if not args.max_epochs_this_run else min(conf["epochs"], start_epoch + args.max_epochs_this_run)
+    for epoch in range(start_epoch, stop_epoch):
         epoch_number, started = epoch + 1, time.time()
         adversarial = epoch_number >= conf["begin_use_adv_loss_epoch"] and conf["adversarial_loss_weight"] > 0
         lr_g = lr_at(epoch, conf["epochs"], conf["init_lr"], conf["final_lr"])

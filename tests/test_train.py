@@ -1,0 +1,182 @@
+"""train.py and dataset.py on tiny generated photos (CPU)."""
+import copy
+import csv
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import ROOT, TINY_ARCH, make_photo, save_photos, write_conf
+from dataset import ExposureDataset, find_msec_pairs
+
+
+def train_conf(repo_conf, tmp_path, **changes):
+    photos = tmp_path / "photos"
+    if not photos.exists():
+        save_photos(str(photos), 8, size=(48, 64))
+        save_photos(str(tmp_path / "valid"), 4, size=(40, 40), seed=50)
+    conf = copy.deepcopy(repo_conf)
+    conf["train"].update(TINY_ARCH, train_data_dir=str(photos), valid_data_dir=str(tmp_path / "valid"),
+                         paired_train_input_dir="", paired_train_gt_dir="", paired_valid_input_dir="", paired_valid_gt_dir="",
+                         image_size=[32, 32], discriminator_image_size=[16, 16], batch_size=4, epochs=2, num_workers=0,
+                         max_image_side=0, model_save_dir=str(tmp_path / "ckpt"), begin_use_adv_loss_epoch=2,
+                         adversarial_loss_weight=0.1, init_lr=1e-3, final_lr=1e-4, seed=3)
+    conf["train"].update(changes)
+    return conf
+
+
+def run_train(tmp_path, conf, *args, launcher=None):
+    cmd = (launcher or [sys.executable]) + ["train.py", "--conf", write_conf(tmp_path, conf), *args]
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+
+
+def read_history(folder):
+    with open(os.path.join(folder, "history.csv")) as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def two_epoch_run(tmp_path_factory, request):
+    tmp_path = tmp_path_factory.mktemp("train")
+    import json
+    repo_conf = json.load(open(os.path.join(ROOT, "conf.json")))
+    conf = train_conf(repo_conf, tmp_path)
+    result = run_train(tmp_path, conf)
+    assert result.returncode == 0, result.stderr
+    return tmp_path, conf, result
+
+
+def test_two_epochs_write_checkpoints_csv_and_pictures(two_epoch_run):
+    tmp_path, conf, result = two_epoch_run
+    folder = conf["train"]["model_save_dir"]
+    for name in ("best.pth", "last.pth", "history.csv", "curves.png", "samples.png"):
+        assert os.path.getsize(os.path.join(folder, name)) > 0, name
+    assert not [n for n in os.listdir(folder) if ".tmp" in n]
+    assert len(read_history(folder)) == 2
+    last = torch.load(os.path.join(folder, "last.pth"), weights_only=False)
+    assert last["epoch"] == 2 and last["arch"] == TINY_ARCH
+    assert {"generator", "discriminator", "optimizer_g", "optimizer_d", "rng", "best_psnr"} <= set(last)
+    assert "valid PSNR" in result.stdout
+
+
+def test_learning_rate_runs_from_init_to_final(two_epoch_run):
+    rows = read_history(two_epoch_run[1]["train"]["model_save_dir"])
+    assert float(rows[0]["lr"]) == pytest.approx(1e-3) and float(rows[-1]["lr"]) == pytest.approx(1e-4)
+
+
+def test_adversarial_term_joins_at_its_epoch(two_epoch_run):
+    rows = read_history(two_epoch_run[1]["train"]["model_save_dir"])
+    assert rows[0]["adversarial"] == "0" and float(rows[0]["train_adv"]) == 0 and float(rows[0]["train_d"]) == 0
+    assert rows[1]["adversarial"] == "1" and float(rows[1]["train_adv"]) > 0 and float(rows[1]["train_d"]) > 0
+
+
+def test_resumed_run_equals_uninterrupted_run(two_epoch_run, repo_conf):
+    tmp_path, conf, _ = two_epoch_run
+    conf = copy.deepcopy(conf)
+    conf["train"]["model_save_dir"] = str(tmp_path / "resumed")
+    first = run_train(tmp_path, conf, "--max-epochs-this-run", "1")
+    assert first.returncode == 0 and len(read_history(tmp_path / "resumed")) == 1
+    second = run_train(tmp_path, conf)
+    assert second.returncode == 0 and "resumed from" in second.stdout
+    a = torch.load(tmp_path / "ckpt" / "last.pth", weights_only=False)
+    b = torch.load(tmp_path / "resumed" / "last.pth", weights_only=False)
+    for key in ("generator", "discriminator"):
+        assert all(torch.equal(a[key][k], b[key][k]) for k in a[key]), key
+    assert read_history(tmp_path / "ckpt")[1]["valid_psnr"] == read_history(tmp_path / "resumed")[1]["valid_psnr"]
+
+
+def test_torchrun_two_processes(repo_conf, tmp_path):
+    conf = train_conf(repo_conf, tmp_path, epochs=1, batch_size=2)
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517"]
+    result = run_train(tmp_path, conf, launcher=launcher)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "2 process(es)" in result.stdout and len(read_history(conf["train"]["model_save_dir"])) == 1
+
+
+def test_missing_or_empty_data_folder_is_one_line(repo_conf, tmp_path):
+    conf = train_conf(repo_conf, tmp_path)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    conf["train"]["train_data_dir"] = str(empty)
+    result = run_train(tmp_path, conf)
+    assert result.returncode == 2 and result.stderr.strip().splitlines()[-1] == f"error: no images in {empty}"
+    conf["train"]["train_data_dir"] = str(tmp_path / "nowhere")
+    result = run_train(tmp_path, conf)
+    assert result.returncode == 2 and "key 'train_data_dir' must be an existing folder" in result.stderr
+
+
+def test_unreadable_image_is_skipped_and_counted(repo_conf, tmp_path):
+    conf = train_conf(repo_conf, tmp_path, epochs=1)
+    open(tmp_path / "photos" / "broken.jpg", "wb").write(b"\xff\xd8\xff garbage")
+    result = run_train(tmp_path, conf)
+    assert result.returncode == 0, result.stderr
+    assert "1 of 9 images were unreadable" in result.stderr and "8 training" in result.stdout
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(repo_conf, tmp_path):
+    conf = train_conf(repo_conf, tmp_path, epochs=2, init_lr=1e30, final_lr=1e30, begin_use_adv_loss_epoch=5)
+    result = run_train(tmp_path, conf)
+    assert result.returncode == 1 and "loss became" in result.stderr and "last good checkpoint" in result.stderr
+
+
+def test_msec_pairs_match_and_report_unmatched(tmp_path):
+    inputs, gts = tmp_path / "INPUT_IMAGES", tmp_path / "GT_IMAGES"
+    for name in ("a0001-x_N1.5.JPG", "a0001-x_P1.JPG", "a0002-y_0.JPG", "a0003-z_N1.JPG"):
+        save_photos(str(inputs), 1)
+        os.rename(inputs / "photo00.png", inputs / name)
+    for name in ("a0001-x.jpg", "a0002-y.jpg"):
+        save_photos(str(gts), 1)
+        os.rename(gts / "photo00.png", gts / name)
+    pairs, unmatched = find_msec_pairs(str(inputs), str(gts))
+    assert sorted((os.path.basename(i), os.path.basename(g), ev) for i, g, ev in pairs) == [
+        ("a0001-x_N1.5.JPG", "a0001-x.jpg", "N1.5"), ("a0001-x_P1.JPG", "a0001-x.jpg", "P1"), ("a0002-y_0.JPG", "a0002-y.jpg", "0")]
+    assert [os.path.basename(p) for p in unmatched] == ["a0003-z_N1.JPG"]
+
+
+def test_paired_training_reports_unmatched(repo_conf, tmp_path):
+    inputs, gts = tmp_path / "in", tmp_path / "gt"
+    save_photos(str(gts), 4)
+    shutil.copytree(gts, inputs)
+    for i in range(4):
+        os.rename(inputs / f"photo{i:02d}.png", inputs / f"photo{i:02d}_N1.png")
+    os.rename(inputs / "photo03_N1.png", inputs / "orphan_P1.png")
+    conf = train_conf(repo_conf, tmp_path, epochs=1, batch_size=2, train_data_dir="", paired_train_input_dir=str(inputs),
+                      paired_train_gt_dir=str(gts))
+    result = run_train(tmp_path, conf)
+    assert result.returncode == 0, result.stderr
+    assert "no ground truth" in result.stdout and "orphan_P1.png" in result.stdout and "4 training" not in result.stdout
+    assert "3 training" in result.stdout
+
+
+SYNTHESIS = {"ev_synthesis_fraction": 0.5, "ev_range": [-1.5, 1.5], "color_jitter_brightness": 0.5,
+             "color_jitter_contrast": 0.3, "color_jitter_saturation": 0.3, "color_jitter_hue": 0.02}
+
+
+def test_synthesis_makes_over_and_under_exposure():
+    photos = [make_photo(40, 40, seed=i) for i in range(40)]
+    data = ExposureDataset(photos, [None] * 40, (32, 32), SYNTHESIS, train=True)
+    ratios = [float(x.mean() / y.mean()) for x, y in (data[i] for i in range(40))]
+    assert min(ratios) < 0.8 and max(ratios) > 1.2
+    for fraction in (0.0, 1.0):  # each synthesis alone also goes both ways
+        data.synthesis = {**SYNTHESIS, "ev_synthesis_fraction": fraction}
+        ratios = [float(x.mean() / y.mean()) for x, y in (data[i] for i in range(40))]
+        assert min(ratios) < 0.9 and max(ratios) > 1.1, fraction
+
+
+def test_validation_is_the_same_every_epoch_and_training_is_not():
+    photos = [make_photo(50, 60, seed=i) for i in range(4)]
+    valid = ExposureDataset(photos, [None] * 4, (32, 32), SYNTHESIS, train=False)
+    train = ExposureDataset(photos, [None] * 4, (32, 32), SYNTHESIS, train=True)
+    first_valid, first_train = valid[2][0].clone(), train[2][0].clone()
+    valid.epoch = train.epoch = 5
+    assert torch.equal(valid[2][0], first_valid) and not torch.equal(train[2][0], first_train)
+
+
+def test_photo_smaller_than_the_crop_is_enlarged():
+    data = ExposureDataset([make_photo(20, 30)], [None], (32, 48), SYNTHESIS, train=True)
+    x, y = data[0]
+    assert x.shape == y.shape == (3, 32, 48)

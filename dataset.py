@@ -2,7 +2,6 @@
 optionally real (input, ground truth) pairs in MSEC naming. Photos are decoded once, shrunk
 to `max_image_side` and kept in memory as uint8."""
 import os
-import re
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 
@@ -12,10 +11,7 @@ import torchvision.transforms.functional as TF
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
-from utils import ImageReadError, fit_long_side, list_images, read_image, resize, to_uint8
-
-MSEC_INPUT_NAME = re.compile(r"^(?P<scene>.+)_(?P<ev>N1\.5|N1|0|P1|P1\.5)$")
-
+from utils import ImageReadError, find_msec_pairs, fit_long_side, list_images, read_image, resize, to_uint8
 
 def load_photo(path, max_side):
     rgb, _, _ = read_image(path)
@@ -39,24 +35,6 @@ def load_photos(paths, max_side, desc):
     if len(kept) < len(paths):
         warnings.warn(f"{desc}: {len(paths) - len(kept)} of {len(paths)} images were unreadable and skipped")
     return [photos[i] for i in kept], kept
-
-
-def find_msec_pairs(input_dir, gt_dir):
-    """Match `<scene>_<EV>.<ext>` inputs to `<scene>.<ext>` ground truths (any case, any image
-    extension). Returns (pairs, unmatched_inputs) with pairs as (input_path, gt_path, ev)."""
-    gts = {}
-    for path in list_images(gt_dir)[0]:
-        gts[os.path.splitext(os.path.basename(path))[0]] = path
-    pairs, unmatched = [], []
-    for path in list_images(input_dir)[0]:
-        stem = os.path.splitext(os.path.basename(path))[0]
-        match = MSEC_INPUT_NAME.match(stem)
-        scene = match["scene"] if match else stem
-        if scene in gts:
-            pairs.append((path, gts[scene], match["ev"] if match else ""))
-        else:
-            unmatched.append(path)
-    return pairs, unmatched
 
 
 # ---------------------------------------------------------------- synthesis

@@ -2,6 +2,7 @@
 conf loading and validation, image listing / reading / writing, metrics."""
 import json
 import os
+import re
 import sys
 
 import cv2
@@ -160,6 +161,27 @@ def list_images(path):
             full = os.path.join(root, name)
             (images if name.lower().endswith(IMAGE_EXTENSIONS) else skipped).append(full)
     return images, skipped
+
+
+MSEC_INPUT_NAME = re.compile(r"^(?P<scene>.+)_(?P<ev>N1\.5|N1|0|P1|P1\.5)$")
+
+
+def find_msec_pairs(input_dir, gt_dir):
+    """Match `<scene>_<EV>.<ext>` inputs to `<scene>.<ext>` ground truths (any case, any image
+    extension). Returns (pairs, unmatched_inputs) with pairs as (input_path, gt_path, ev)."""
+    gts = {}
+    for path in list_images(gt_dir)[0]:
+        gts[os.path.splitext(os.path.basename(path))[0]] = path
+    pairs, unmatched = [], []
+    for path in list_images(input_dir)[0]:
+        stem = os.path.splitext(os.path.basename(path))[0]
+        match = MSEC_INPUT_NAME.match(stem)
+        scene = match["scene"] if match else stem
+        if scene in gts:
+            pairs.append((path, gts[scene], match["ev"] if match else ""))
+        else:
+            unmatched.append(path)
+    return pairs, unmatched
 
 
 _EXIF_TRANSPOSE = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from conftest import ROOT, TINY_ARCH, make_photo, save_photos, write_conf
-from dataset import ExposureDataset, find_msec_pairs
+from dataset import ExposureDataset
+from utils import find_msec_pairs
 
 
 def train_conf(repo_conf, tmp_path, **changes):

@@ -5,21 +5,18 @@ has one input `image` (N x 3 x H x W, float in [0, 1]) and one output `corrected
 clamped to [0, 1]); the Laplacian pyramid is inside it. The architecture comes from the
 checkpoint and is written to the ONNX metadata with the size multiple H and W must respect.
 """
-import argparse
 import json
 import os
-import sys
 
 import numpy as np
 
-from utils import ConfError, fail, load_section
+from utils import argument_parser, ConfError, fail, load_section
 
 PARITY_TOLERANCE = 1e-3
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--conf", default="conf.json", help="conf file (section 'convert_to_onnx')")
+    parser = argument_parser(__doc__, "convert_to_onnx")
     return parser.parse_args()
 
 

@@ -7,22 +7,20 @@ corrected image as float N x 3 x H x W in [0, 1]. fp16 by default; int8 with `qu
 calibrated on the photos in `quantize_dataset_dir`. With `do_inference` the x86 simulator runs on
 `inference_image_path` and its output is compared with ONNX Runtime's (PSNR).
 """
-import argparse
 import json
 import os
 import tempfile
 
 import numpy as np
 
-from utils import fail, list_images, load_section, psnr, read_image, resize, to_uint8, write_image
+from utils import argument_parser, fail, list_images, load_section, psnr, read_image, resize, to_uint8, write_image
 
 PLATFORMS = ("rk3562", "rk3566", "rk3568", "rk3576", "rk3588", "rv1103", "rv1103b", "rv1106", "rv1106b", "rv1126b", "rk2118")
 INSTALL_HINT = "pip install --no-deps -r requirements-rknn.txt (rknn-toolkit2 2.5.0; see README)"
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--conf", default="conf.json", help="conf file (section 'convert_to_rknn')")
+    parser = argument_parser(__doc__, "convert_to_rknn")
     return parser.parse_args()
 
 

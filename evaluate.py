@@ -7,7 +7,6 @@ the inputs, any image extension) are scored instead. PSNR and SSIM (MATLAB-style
 scikit-image) on 8-bit RGB at the ground truth's own resolution, beside the identity baseline
 (the input itself). Writes a table to stdout, metrics.json and per_image.csv to `report_dir`.
 """
-import argparse
 import csv
 import json
 import os
@@ -17,16 +16,15 @@ import time
 import numpy as np
 
 from predict import correct_image, load_backend
-from utils import (ConfError, ImageReadError, IMAGE_EXTENSIONS, fail, find_msec_pairs, load_section, psnr, read_image,
-                   resize, ssim, to_uint8)
+from utils import (ConfError, IMAGE_EXTENSIONS, ImageReadError, argument_parser, fail, find_msec_pairs,
+                   load_section, psnr, read_image, resize, ssim, to_uint8)
 
 EV_ORDER = ("N1.5", "N1", "0", "P1", "P1.5")
 GROUPS = {"all": EV_ORDER, "under (N1.5, N1)": ("N1.5", "N1"), "over/normal (0, P1, P1.5)": ("0", "P1", "P1.5")}
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--conf", default="conf.json", help="conf file (section 'evaluate')")
+    parser = argument_parser(__doc__, "evaluate")
     parser.add_argument("--limit", type=int, default=0, help="score only the first N inputs (0: all)")
     return parser.parse_args()
 

@@ -5,7 +5,6 @@ runs in PyTorch (CUDA when present); a .onnx model runs in ONNX Runtime and impo
 Large photos run at `max_side` on the long side and the correction is lifted back to full
 resolution by guided upsampling (a local affine colour transform), as in the paper's protocol.
 """
-import argparse
 import json
 import os
 import sys
@@ -14,13 +13,12 @@ import time
 import cv2
 import numpy as np
 
-from utils import (ConfError, ImageReadError, check_arch, fail, fit_long_side, list_images, load_section, read_image,
-                   resize, size_multiple, write_image)
+from utils import (ConfError, ImageReadError, argument_parser, check_arch, fail, fit_long_side, list_images,
+                   load_section, read_image, resize, size_multiple, write_image)
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--conf", default="conf.json", help="conf file (section 'predict')")
+    parser = argument_parser(__doc__, "predict")
     parser.add_argument("--batch", type=int, default=1, help="photos per network call when their sizes match")
     return parser.parse_args()
 

@@ -1,7 +1,6 @@
 """Train the exposure-correction generator (and, from `begin_use_adv_loss_epoch`, its
 discriminator). One process: `python train.py`; several GPUs or CPU processes:
 `torchrun --nproc_per_node=N train.py`. Reads the `train` section of conf.json."""
-import argparse
 import csv
 import math
 import os
@@ -11,10 +10,11 @@ import time
 
 import numpy as np
 
+from utils import argument_parser, fail, load_section
+
 
 def parse_args():
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--conf", default="conf.json", help="conf file (section 'train')")
+    parser = argument_parser(__doc__, "train")
     parser.add_argument("--no-resume", action="store_true", help="start afresh even if last.pth exists (it is then overwritten)")
     parser.add_argument("--max-epochs-this-run", type=int, default=0,
                         help="stop after this many epochs (0: no limit); the next run resumes from last.pth")
@@ -23,7 +23,6 @@ def parse_args():
 
 def main():
     args = parse_args()
-    from utils import load_section
     conf = load_section(args.conf, "train")
     # Must be set before torch initialises CUDA.
     os.environ.setdefault("CUDA_VISIBLE_DEVICES", conf["CUDA_VISIBLE_DEVICES"])
@@ -89,7 +88,6 @@ def train(conf, args, device, rank, world, log):
     import loss as losses
     from dataset import build_dataset
     from model import Discriminator, arch_from_conf, build_generator, load_generator, parameter_count, save_checkpoint
-    from utils import fail
 
     seed_everything(conf["seed"])
     try:

@@ -1,5 +1,6 @@
 """Shared helpers with no torch dependency (predict.py's ONNX path imports this and no torch):
 conf loading and validation, image listing / reading / writing, metrics."""
+import argparse
 import json
 import os
 import re
@@ -127,6 +128,13 @@ def load_section(path, section):
         fail(f"{path} is not valid JSON: {e}")
     except ConfError as e:
         fail(f"{path}: {e}")
+
+
+def argument_parser(doc, section):
+    """Every script takes --conf PATH (default conf.json) and reads one section of it."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--conf", default="conf.json", help=f"conf file (section '{section}')")
+    return parser
 
 
 def fail(message, code=2):

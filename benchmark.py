@@ -1,0 +1,152 @@
+"""Measure what the README quotes: the generator's size and forward time, end-to-end prediction
+time and peak memory per photo, and training throughput. Uses the `predict` section's model.
+
+    python benchmark.py model     # parameters; forward 1x3x512x512 in PyTorch and ONNX Runtime
+    python benchmark.py predict   # read + correct + write, 1280x850 and 6000x4000, both backends
+    python benchmark.py train     # training images/s at 256x256, 1 process and 2 (torchrun)
+
+Each prints a table and writes results/benchmark_<what>.json. Run it on an idle machine.
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+from utils import argument_parser, load_section, resize, write_image
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+
+
+def parse_args():
+    parser = argument_parser(__doc__, "predict")
+    parser.add_argument("what", choices=["model", "predict", "train"])
+    return parser.parse_args()
+
+
+def main():
+    args = parse_args()
+    conf = load_section(args.conf, "predict")
+    with tempfile.TemporaryDirectory() as work:
+        result = {"model": bench_model, "predict": bench_predict, "train": bench_train}[args.what](conf, work)
+    result["machine"] = f"{os.cpu_count()} CPU cores, torch threads {torch_threads()}"
+    os.makedirs(os.path.join(ROOT, "results"), exist_ok=True)
+    with open(os.path.join(ROOT, "results", f"benchmark_{args.what}.json"), "w") as f:
+        json.dump(result, f, indent=2)
+
+
+def torch_threads():
+    import torch
+    return torch.get_num_threads()
+
+
+def export_temp_onnx(pth, work):
+    from convert_2_onnx import export_onnx
+    from model import load_generator
+    generator, arch = load_generator(pth)
+    path = os.path.join(work, "model.onnx")
+    export_onnx(generator, arch, path, (1, 3, 512, 512), dynamic=True)
+    return path
+
+
+def median_seconds(fn, repeats=5):
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return float(np.median(times))
+
+
+def bench_model(conf, work):
+    import onnxruntime as ort
+    import torch
+
+    from model import load_generator, parameter_count
+    generator, arch = load_generator(conf["pretrained_model"])
+    x = torch.rand(1, 3, 512, 512)
+    with torch.no_grad():
+        torch_s = median_seconds(lambda: generator(x))
+    session = ort.InferenceSession(export_temp_onnx(conf["pretrained_model"], work), providers=["CPUExecutionProvider"])
+    ort_s = median_seconds(lambda: session.run(None, {"image": x.numpy()}))
+    result = {"parameters": parameter_count(generator), "arch": arch, "forward_512_torch_s": torch_s, "forward_512_onnxruntime_s": ort_s}
+    print(f"| parameters | {result['parameters']:,} |\n| forward 1x3x512x512, PyTorch eager | {torch_s:.3f} s |\n"
+          f"| forward 1x3x512x512, ONNX Runtime | {ort_s:.3f} s |")
+    return result
+
+
+def synthetic_photo(height, width, seed=0):
+    """A photo-like JPEG source: smooth colour fields with fine texture at full resolution."""
+    rng = np.random.default_rng(seed)
+    base = resize(rng.random((6, 9, 3), dtype=np.float32), height, width)
+    return np.clip(base * 0.6 + rng.normal(0, 0.03, (height, width, 1)).astype(np.float32), 0, 1)
+
+
+PREDICT_CASE = """
+import json, resource, sys, time
+sys.path.insert(0, {root!r})
+import predict, utils
+backend = predict.load_backend({model!r})
+times = []
+for _ in range({repeats}):
+    started = time.perf_counter()
+    rgb, alpha, depth = utils.read_image({photo!r})
+    utils.write_image({out!r}, predict.correct_image(rgb, backend, {conf!r}), alpha, depth)
+    times.append(time.perf_counter() - started)
+print(json.dumps({{"seconds": times, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+"""
+
+
+def bench_predict(conf, work):
+    models = {"PyTorch": conf["pretrained_model"], "ONNX Runtime": export_temp_onnx(conf["pretrained_model"], work)}
+    predict_conf = {k: conf[k] for k in ("use_orig_size", "image_size", "max_side", "guided_upsampling")}
+    rows = []
+    print(f"| backend | photo | seconds per photo (median) | first photo | peak memory |\n|---|---|---|---|---|")
+    for height, width in ((850, 1280), (4000, 6000)):
+        photo = os.path.join(work, f"photo_{width}x{height}.jpg")
+        write_image(photo, synthetic_photo(height, width))
+        for name, model in models.items():
+            code = PREDICT_CASE.format(root=ROOT, model=model, repeats=4, photo=photo, out=os.path.join(work, "out.png"),
+                                       conf=predict_conf)
+            run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+            measured = json.loads(run.stdout.strip().splitlines()[-1])
+            row = {"backend": name, "size": f"{width}x{height}", "median_s": float(np.median(measured["seconds"][1:])),
+                   "first_s": measured["seconds"][0], "peak_rss_mb": measured["peak_rss_mb"]}
+            rows.append(row)
+            print(f"| {name} | {row['size']} | {row['median_s']:.2f} s | {row['first_s']:.2f} s | {row['peak_rss_mb']:.0f} MB |")
+    return {"conf": predict_conf, "rows": rows}
+
+
+def bench_train(conf, work):
+    """train.py itself for one epoch over 64 synthetic 512x384 photos, no validation."""
+    photos = os.path.join(work, "photos")
+    for i in range(64):
+        write_image(os.path.join(photos, f"p{i:02d}.jpg"), synthetic_photo(384, 512, seed=i))
+    with open(os.path.join(ROOT, "conf.json")) as f:
+        full = json.load(f)
+    rows = []
+    print("| processes | batch per process | images/s at 256x256 |\n|---|---|---|")
+    for procs in (1, 2):
+        train = dict(full["train"], train_data_dir=photos, valid_data_dir="", paired_train_input_dir="", paired_train_gt_dir="",
+                     paired_valid_input_dir="", paired_valid_gt_dir="", image_size=[256, 256], batch_size=8 // procs,
+                     epochs=1, max_image_side=0, model_save_dir=os.path.join(work, f"ckpt{procs}"), init_generator_from="")
+        conf_path = os.path.join(work, f"conf{procs}.json")
+        with open(conf_path, "w") as f:
+            json.dump({"train": train}, f)
+        launcher = [sys.executable] if procs == 1 else [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={procs}"]
+        env = dict(os.environ, OMP_NUM_THREADS=str(max(1, (os.cpu_count() or 2) // procs)))
+        subprocess.run(launcher + [os.path.join(ROOT, "train.py"), "--conf", conf_path], check=True, env=env, cwd=ROOT,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        with open(os.path.join(work, f"ckpt{procs}", "history.csv")) as f:
+            seconds = float(f.read().splitlines()[1].split(",")[-1])
+        rows.append({"processes": procs, "batch_per_process": 8 // procs, "images_per_s": 64 / seconds})
+        print(f"| {procs} | {8 // procs} | {64 / seconds:.2f} |")
+    return {"rows": rows}
+
+
+if __name__ == "__main__":
+    main()

@@ -105,7 +105,7 @@ def bench_predict(conf, work):
     models = {"PyTorch": conf["pretrained_model"], "ONNX Runtime": export_temp_onnx(conf["pretrained_model"], work)}
     predict_conf = {k: conf[k] for k in ("use_orig_size", "image_size", "max_side", "guided_upsampling")}
     rows = []
-    print(f"| backend | photo | seconds per photo (median) | first photo | peak memory |\n|---|---|---|---|---|")
+    print("| backend | photo | seconds per photo (median) | first photo | peak memory |\n|---|---|---|---|---|")
     for height, width in ((850, 1280), (4000, 6000)):
         photo = os.path.join(work, f"photo_{width}x{height}.jpg")
         write_image(photo, synthetic_photo(height, width))

@@ -7,6 +7,7 @@ corrected image as float N x 3 x H x W in [0, 1]. fp16 by default; int8 with `qu
 calibrated on the photos in `quantize_dataset_dir`. With `do_inference` the x86 simulator runs on
 `inference_image_path` and its output is compared with ONNX Runtime's (PSNR).
 """
+import importlib.util
 import json
 import os
 import tempfile
@@ -40,9 +41,7 @@ def main():
         fail("[convert_to_rknn] key 'quantize_dataset_dir' must name a folder of calibration photos when 'quantize' is true")
     if conf["do_inference"] and not conf["inference_image_path"]:
         fail("[convert_to_rknn] key 'inference_image_path' must name a photo when 'do_inference' is true")
-    try:
-        from rknn.api import RKNN  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("rknn") is None:
         fail(f"rknn-toolkit2 is not installed: {INSTALL_HINT}")
 
     image = load_rknn_input(conf["inference_image_path"], h, w) if conf["do_inference"] else None

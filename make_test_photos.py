@@ -11,8 +11,8 @@ from dataset import synthesize_ev
 from utils import write_image
 
 # (scikit-image photo, exposure error in stops, its licence as scikit-image documents it)
-SAMPLES = [("astronaut", -1.5, "NASA, public domain"), ("chelsea", 1.0, "CC0, Stefan van der Walt"),
-           ("coffee", -1.0, "CC0, Rachel Michetti"), ("rocket", 1.5, "SpaceX, public domain")]
+SAMPLES = [("astronaut", -1.5, "NASA, public domain"), ("chelsea", 1.5, "CC0, Stefan van der Walt"),
+           ("coffee", -1.5, "CC0, Rachel Michetti"), ("rocket", 1.5, "SpaceX, public domain")]
 
 
 def main():

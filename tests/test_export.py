@@ -102,3 +102,18 @@ def test_convert_2_rknn_errors(repo_conf, tiny_onnx, tmp_path):
     conf["convert_to_rknn"].update(target_platform="rk3588", ONNX_MODEL=str(tmp_path / "missing.onnx"))
     result = run()
     assert result.returncode == 2 and "key 'ONNX_MODEL' must be an existing file" in result.stderr
+
+
+def test_convert_2_rknn_script_simulates_and_reports_psnr(repo_conf, tiny_onnx, tmp_path):
+    import cv2
+    photo = str(tmp_path / "photo.jpg")
+    cv2.imwrite(photo, make_photo(60, 90, seed=7))
+    conf = copy.deepcopy(repo_conf)
+    conf["convert_to_rknn"].update(ONNX_MODEL=tiny_onnx[0], RKNN_MODEL=str(tmp_path / "m.rknn"), laplacian_level_count=3,
+                                   image_size=[32, 48], do_inference=True, inference_image_path=photo,
+                                   inference_out_path=str(tmp_path / "sim.png"), quantize=False)
+    result = subprocess.run([sys.executable, "convert_2_rknn.py", "--conf", write_conf(tmp_path, conf)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    reported = float(result.stdout.split("PSNR against ONNX Runtime: ")[1].split(" dB")[0])
+    assert reported >= 40 and cv2.imread(str(tmp_path / "sim.png")).shape == (32, 48, 3)

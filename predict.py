@@ -184,16 +184,18 @@ def guided_upsample(low_in, low_out, full_in, radius=None, eps=1e-3):
     cov_io += eps * np.eye(3, dtype=np.float32)
     coef_a = np.linalg.solve(cov_in, cov_io)  # [..., i, c]: weight of input channel i in output c
     coef_b = mean_out - np.einsum("hwi,hwic->hwc", mean_in, coef_a)
-    coef = box(np.concatenate([coef_a.reshape(h, w, 9), coef_b], axis=2))  # 12 maps
+    coef_a, coef_b = box(coef_a.reshape(h, w, 9)).reshape(h, w, 3, 3), box(coef_b)
 
-    full_h, full_w = full_in.shape[:2]
-    out = np.empty((full_h, full_w, 3), np.float32)
-    channels = [np.ascontiguousarray(full_in[..., i], dtype=np.float32) for i in range(3)]
-    for c in range(3):
-        acc = out[..., c]
-        acc[:] = cv2.resize(np.ascontiguousarray(coef[..., 9 + c]), (full_w, full_h), interpolation=cv2.INTER_LINEAR)
-        for i in range(3):
-            acc += cv2.resize(np.ascontiguousarray(coef[..., 3 * i + c]), (full_w, full_h), interpolation=cv2.INTER_LINEAR) * channels[i]
+    # Full resolution, one 3-channel map at a time (OpenCV resizes and multiplies in parallel;
+    # a 24-megapixel photo then needs a few 288 MB float buffers, not one per coefficient).
+    size = (full_in.shape[1], full_in.shape[0])
+    out = cv2.resize(coef_b, size, interpolation=cv2.INTER_LINEAR)
+    for i in range(3):
+        gain = cv2.resize(np.ascontiguousarray(coef_a[:, :, i, :]), size, interpolation=cv2.INTER_LINEAR)
+        channel = cv2.merge([np.ascontiguousarray(full_in[..., i], dtype=np.float32)] * 3)
+        cv2.multiply(gain, channel, dst=gain)
+        cv2.add(out, gain, dst=out)
+        del gain, channel
     return np.clip(out, 0, 1, out=out)
 
 

@@ -213,6 +213,8 @@ def read_image(path):
                 data = cv2.imread(path, cv2.IMREAD_UNCHANGED)
                 if data is None:
                     raise ImageReadError(f"cannot decode {path}")
+                if data.ndim == 3:
+                    data = cv2.cvtColor(data, cv2.COLOR_BGR2RGB if data.shape[2] == 3 else cv2.COLOR_BGRA2RGBA)
                 data = _EXIF_TRANSPOSE.get(orientation, lambda a: a)(data)
             else:
                 im.load()  # raises on truncated files
@@ -222,25 +224,19 @@ def read_image(path):
                 elif im.mode in ("P", "LA", "PA"):
                     im = im.convert("RGBA")
                 data = np.asarray(im)
-                if data.ndim == 3:
-                    data = data[..., [2, 1, 0, 3][:data.shape[2]]]  # to OpenCV's BGR(A), as below
     except (UnidentifiedImageError, OSError, SyntaxError) as e:
         raise ImageReadError(f"cannot read {path}: {e}") from None
-    if data.dtype == np.uint16:
-        bit_depth, scale = 16, 65535.0
-    elif data.dtype == np.uint8:
-        bit_depth, scale = 8, 255.0
-    else:
+    if data.dtype not in (np.uint8, np.uint16):
         raise ImageReadError(f"unsupported sample type {data.dtype} in {path}")
-    data = np.ascontiguousarray(data).astype(np.float32) / scale
-    if data.ndim == 2:
-        data = data[..., None]
+    bit_depth = 16 if data.dtype == np.uint16 else 8
+    data = data if data.ndim == 3 else data[..., None]
     channels = data.shape[2]
-    if channels in (1, 2):
-        rgb, alpha = np.repeat(data[..., :1], 3, axis=2), (data[..., 1] if channels == 2 else None)
-    else:
-        rgb, alpha = data[..., 2::-1], (data[..., 3] if channels == 4 else None)
-    return np.ascontiguousarray(rgb), alpha, bit_depth
+    rgb = data[..., :3] if channels >= 3 else np.repeat(data[..., :1], 3, axis=2)
+    alpha = data[..., 3] if channels == 4 else data[..., 1] if channels == 2 else None
+    scale = 1.0 / (65535.0 if bit_depth == 16 else 255.0)
+    rgb = np.ascontiguousarray(rgb).astype(np.float32)
+    rgb *= scale  # in place: a 24-megapixel photo is 288 MB in float32
+    return rgb, (None if alpha is None else alpha.astype(np.float32) * scale), bit_depth
 
 
 def write_image(path, rgb, alpha=None, bit_depth=8):
@@ -250,9 +246,13 @@ def write_image(path, rgb, alpha=None, bit_depth=8):
     if ext in (".jpg", ".jpeg"):
         bit_depth, alpha = 8, None
     scale, dtype = (65535.0, np.uint16) if bit_depth == 16 else (255.0, np.uint8)
-    data = rgb[..., ::-1] if alpha is None else np.dstack([rgb[..., ::-1], alpha])
-    data = (np.clip(data, 0, 1) * scale + 0.5).astype(dtype)
-    params = [cv2.IMWRITE_PNG_COMPRESSION, 1] if ext == ".png" else [cv2.IMWRITE_JPEG_QUALITY, 95] if ext in (".jpg", ".jpeg") else []
+    quantize = lambda x: (np.clip(x, 0, 1) * scale + 0.5).astype(dtype)
+    data = cv2.cvtColor(quantize(rgb), cv2.COLOR_RGB2BGR)
+    if alpha is not None:
+        data = np.dstack([data, quantize(alpha)])
+    # Fast PNG settings: level 1 with the SUB filter is ~2x quicker than libpng's adaptive filters
+    # at the same size (a 24-megapixel result is otherwise seconds of encoding).
+    params = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_SUB] if ext == ".png" else [cv2.IMWRITE_JPEG_QUALITY, 95] if ext in (".jpg", ".jpeg") else []
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = f"{path}.tmp{os.getpid()}{ext}"
     if not cv2.imwrite(tmp, data, params):

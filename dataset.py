@@ -72,12 +72,14 @@ def crop_box(height, width, crop_h, crop_w, rng, train):
 
 
 def fit_for_crop(photo, crop_h, crop_w):
-    """Enlarge (keeping the aspect ratio) a photo smaller than the crop."""
+    """Reflect-pad (bottom and right) a photo smaller than the crop, as predict.py pads photos
+    for the network: a photo shrunk to max_image_side is then seen whole, at the scale and with
+    the padding it will have at prediction time."""
     h, w = photo.shape[:2]
-    scale = max(crop_h / h, crop_w / w)
-    if scale <= 1:
+    if h >= crop_h and w >= crop_w:
         return photo
-    return resize(photo, max(crop_h, int(np.ceil(h * scale))), max(crop_w, int(np.ceil(w * scale))))
+    mode = "reflect" if min(h, w) > 1 else "edge"
+    return np.pad(photo, ((0, max(0, crop_h - h)), (0, max(0, crop_w - w)), (0, 0)), mode=mode)
 
 
 class ExposureDataset(Dataset):

@@ -176,7 +176,9 @@ def test_validation_is_the_same_every_epoch_and_training_is_not():
     assert torch.equal(valid[2][0], first_valid) and not torch.equal(train[2][0], first_train)
 
 
-def test_photo_smaller_than_the_crop_is_enlarged():
-    data = ExposureDataset([make_photo(20, 30)], [None], (32, 48), SYNTHESIS, train=True)
+def test_photo_smaller_than_the_crop_is_padded_whole():
+    photo = make_photo(20, 30)
+    data = ExposureDataset([photo], [None], (32, 48), SYNTHESIS, train=False)
     x, y = data[0]
     assert x.shape == y.shape == (3, 32, 48)
+    assert torch.equal((y[:, :20, :30].permute(1, 2, 0) * 255).round().byte(), torch.from_numpy(photo))

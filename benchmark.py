@@ -87,7 +87,7 @@ def synthetic_photo(height, width, seed=0):
 
 
 PREDICT_CASE = """
-import json, resource, sys, time
+import json, sys, time
 sys.path.insert(0, {root!r})
 import predict, utils
 backend = predict.load_backend({model!r})
@@ -97,7 +97,9 @@ for _ in range({repeats}):
     rgb, alpha, depth = utils.read_image({photo!r})
     utils.write_image({out!r}, predict.correct_image(rgb, backend, {conf!r}), alpha, depth)
     times.append(time.perf_counter() - started)
-print(json.dumps({{"seconds": times, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+# VmHWM: this process's own peak (ru_maxrss would include the parent's, inherited across fork).
+peak_kb = int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1])
+print(json.dumps({{"seconds": times, "peak_rss_mb": peak_kb / 1024}}))
 """
 
 

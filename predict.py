@@ -186,17 +186,32 @@ def guided_upsample(low_in, low_out, full_in, radius=None, eps=1e-3):
     coef_b = mean_out - np.einsum("hwi,hwic->hwc", mean_in, coef_a)
     coef_a, coef_b = box(coef_a.reshape(h, w, 9)).reshape(h, w, 3, 3), box(coef_b)
 
-    # Full resolution, one 3-channel map at a time (OpenCV resizes and multiplies in parallel;
-    # a 24-megapixel photo then needs a few 288 MB float buffers, not one per coefficient).
-    size = (full_in.shape[1], full_in.shape[0])
-    out = cv2.resize(coef_b, size, interpolation=cv2.INTER_LINEAR)
-    for i in range(3):
-        gain = cv2.resize(np.ascontiguousarray(coef_a[:, :, i, :]), size, interpolation=cv2.INTER_LINEAR)
-        channel = cv2.merge([np.ascontiguousarray(full_in[..., i], dtype=np.float32)] * 3)
-        cv2.multiply(gain, channel, dst=gain)
-        cv2.add(out, gain, dst=out)
-        del gain, channel
-    return np.clip(out, 0, 1, out=out)
+    return apply_affine_maps(coef_a, coef_b, full_in)
+
+
+def apply_affine_maps(coef_a, coef_b, full_in, strip_rows=64):
+    """out = A @ in + b at full resolution, with A and b bilinearly upsampled (as cv2.resize
+    would) strip by strip: each strip's coefficients come from a warpAffine of the small maps,
+    so a 24-megapixel photo never needs full-size coefficient maps and stays in cache."""
+    h, w = coef_b.shape[:2]
+    full_h, full_w = full_in.shape[:2]
+    sx, sy = w / full_w, h / full_h
+    maps = [np.ascontiguousarray(coef_a[:, :, i, :]) for i in range(3)] + [np.ascontiguousarray(coef_b)]
+    out = np.empty((full_h, full_w, 3), np.float32)
+    for top in range(0, full_h, strip_rows):
+        rows = min(strip_rows, full_h - top)
+        # dst (x, y) -> src ((x + 0.5) * sx - 0.5, (top + y + 0.5) * sy - 0.5): cv2.resize's bilinear grid.
+        matrix = np.float32([[sx, 0, 0.5 * sx - 0.5], [0, sy, (top + 0.5) * sy - 0.5]])
+        warp = lambda m: cv2.warpAffine(m, matrix, (full_w, rows), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                        borderMode=cv2.BORDER_REPLICATE)
+        strip = full_in[top:top + rows]
+        acc = warp(maps[3])
+        for i in range(3):
+            gain = warp(maps[i])
+            gain *= strip[:, :, i:i + 1]
+            acc += gain
+        np.clip(acc, 0, 1, out=out[top:top + rows])
+    return out
 
 
 # ---------------------------------------------------------------- files

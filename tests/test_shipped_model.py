@@ -1,0 +1,30 @@
+"""The model that ships in data/ loads as the conf describes and moves exposure the right way."""
+import os
+
+import numpy as np
+import pytest
+
+from conftest import ROOT
+from predict import correct_image, load_backend
+from utils import read_image, validate_section
+
+SHIPPED = os.path.join(ROOT, "data", "exposure_correct_default.pth")
+
+
+def test_shipped_model_matches_conf_and_corrects_the_sample_photos(repo_conf):
+    conf = dict(repo_conf["predict"], img_pth=os.path.join(ROOT, "test"), pretrained_model=SHIPPED)
+    validate_section({"predict": conf}, "predict")
+    backend = load_backend(SHIPPED, conf)  # architecture keys agree with the checkpoint
+    for name, direction in (("astronaut_under.jpg", 1), ("coffee_under.jpg", 1), ("chelsea_over.jpg", -1)):
+        photo = read_image(os.path.join(ROOT, "test", name))[0]
+        out = correct_image(photo, backend, conf)
+        assert out.shape == photo.shape
+        change = float(out.mean() - photo.mean())
+        assert direction * change > 0.03, (name, change)
+
+
+def test_checkpoint_is_small_and_half_precision():
+    torch = pytest.importorskip("torch")
+    checkpoint = torch.load(SHIPPED, map_location="cpu", weights_only=True)
+    assert os.path.getsize(SHIPPED) < 5e6
+    assert all(v.dtype == torch.float16 for v in checkpoint["generator"].values() if v.is_floating_point())

@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from utils import argument_parser, load_section, resize, write_image
+from utils import argument_parser, load_section, read_conf, resize, validate_section, write_image
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 
@@ -31,7 +31,7 @@ def main():
     args = parse_args()
     conf = load_section(args.conf, "predict")
     with tempfile.TemporaryDirectory() as work:
-        result = {"model": bench_model, "predict": bench_predict, "train": bench_train}[args.what](conf, work)
+        result = {"model": bench_model, "predict": bench_predict, "train": bench_train}[args.what](conf, work, args.conf)
     result["machine"] = f"{os.cpu_count()} CPU cores, torch threads {torch_threads()}"
     os.makedirs(os.path.join(ROOT, "results"), exist_ok=True)
     with open(os.path.join(ROOT, "results", f"benchmark_{args.what}.json"), "w") as f:
@@ -62,7 +62,7 @@ def median_seconds(fn, repeats=5):
     return float(np.median(times))
 
 
-def bench_model(conf, work):
+def bench_model(conf, work, conf_path):
     import onnxruntime as ort
     import torch
 
@@ -87,27 +87,31 @@ def synthetic_photo(height, width, seed=0):
 
 
 PREDICT_CASE = """
-import json, sys, time
+import json, os, sys, time
 sys.path.insert(0, {root!r})
 import predict, utils
 backend = predict.load_backend({model!r})
-times = []
+runs = []
 for _ in range({repeats}):
-    started = time.perf_counter()
+    t0 = time.perf_counter()
     rgb, alpha, depth = utils.read_image({photo!r})
-    utils.write_image({out!r}, predict.correct_image(rgb, backend, {conf!r}), alpha, depth)
-    times.append(time.perf_counter() - started)
+    t1 = time.perf_counter()
+    result = predict.correct_image(rgb, backend, {conf!r})
+    t2 = time.perf_counter()
+    utils.write_image({out!r}, result, alpha, depth)
+    runs.append([t1 - t0, t2 - t1, time.perf_counter() - t2])
 # VmHWM: this process's own peak (ru_maxrss would include the parent's, inherited across fork).
 peak_kb = int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1])
-print(json.dumps({{"seconds": times, "peak_rss_mb": peak_kb / 1024}}))
+print(json.dumps({{"runs": runs, "peak_rss_mb": peak_kb / 1024, "output_mb": os.path.getsize({out!r}) / 1e6}}))
 """
 
 
-def bench_predict(conf, work):
+def bench_predict(conf, work, conf_path):
     models = {"PyTorch": conf["pretrained_model"], "ONNX Runtime": export_temp_onnx(conf["pretrained_model"], work)}
     predict_conf = {k: conf[k] for k in ("use_orig_size", "image_size", "max_side", "guided_upsampling")}
     rows = []
-    print("| backend | photo | seconds per photo (median) | first photo | peak memory |\n|---|---|---|---|---|")
+    print("| backend | photo | seconds per photo (median) | read / correct / write | first photo | peak memory | PNG size |\n"
+          "|---|---|---|---|---|---|---|")
     for height, width in ((850, 1280), (4000, 6000)):
         photo = os.path.join(work, f"photo_{width}x{height}.jpg")
         write_image(photo, synthetic_photo(height, width))
@@ -116,32 +120,38 @@ def bench_predict(conf, work):
                                        conf=predict_conf)
             run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
             measured = json.loads(run.stdout.strip().splitlines()[-1])
-            row = {"backend": name, "size": f"{width}x{height}", "median_s": float(np.median(measured["seconds"][1:])),
-                   "first_s": measured["seconds"][0], "peak_rss_mb": measured["peak_rss_mb"]}
+            warm = np.array(measured["runs"][1:])
+            stages = np.median(warm, axis=0)
+            row = {"backend": name, "size": f"{width}x{height}", "median_s": float(np.median(warm.sum(axis=1))),
+                   "read_s": float(stages[0]), "correct_s": float(stages[1]), "write_s": float(stages[2]),
+                   "first_s": float(sum(measured["runs"][0])), "peak_rss_mb": measured["peak_rss_mb"],
+                   "output_mb": measured["output_mb"]}
             rows.append(row)
-            print(f"| {name} | {row['size']} | {row['median_s']:.2f} s | {row['first_s']:.2f} s | {row['peak_rss_mb']:.0f} MB |")
+            print(f"| {name} | {row['size']} | {row['median_s']:.2f} s | {row['read_s']:.2f} / {row['correct_s']:.2f} / "
+                  f"{row['write_s']:.2f} s | {row['first_s']:.2f} s | {row['peak_rss_mb']:.0f} MB | {row['output_mb']:.1f} MB |")
     return {"conf": predict_conf, "rows": rows}
 
 
-def bench_train(conf, work):
-    """train.py itself for one epoch over 64 synthetic 512x384 photos, no validation."""
+def bench_train(conf, work, conf_path):
+    """train.py itself for one epoch over 64 synthetic 512x384 photos, no validation, with the
+    conf's `train` settings otherwise."""
     photos = os.path.join(work, "photos")
     for i in range(64):
         write_image(os.path.join(photos, f"p{i:02d}.jpg"), synthetic_photo(384, 512, seed=i))
-    with open(os.path.join(ROOT, "conf.json")) as f:
-        full = json.load(f)
+    base = read_conf(conf_path)["train"]
     rows = []
     print("| processes | batch per process | images/s at 256x256 |\n|---|---|---|")
     for procs in (1, 2):
-        train = dict(full["train"], train_data_dir=photos, valid_data_dir="", paired_train_input_dir="", paired_train_gt_dir="",
+        train = dict(base, train_data_dir=photos, valid_data_dir="", paired_train_input_dir="", paired_train_gt_dir="",
                      paired_valid_input_dir="", paired_valid_gt_dir="", image_size=[256, 256], batch_size=8 // procs,
                      epochs=1, max_image_side=0, model_save_dir=os.path.join(work, f"ckpt{procs}"), init_generator_from="")
-        conf_path = os.path.join(work, f"conf{procs}.json")
-        with open(conf_path, "w") as f:
+        validate_section({"train": train}, "train")
+        run_conf = os.path.join(work, f"conf{procs}.json")
+        with open(run_conf, "w") as f:
             json.dump({"train": train}, f)
         launcher = [sys.executable] if procs == 1 else [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={procs}"]
         env = dict(os.environ, OMP_NUM_THREADS=str(max(1, (os.cpu_count() or 2) // procs)))
-        subprocess.run(launcher + [os.path.join(ROOT, "train.py"), "--conf", conf_path], check=True, env=env, cwd=ROOT,
+        subprocess.run(launcher + [os.path.join(ROOT, "train.py"), "--conf", run_conf], check=True, env=env, cwd=ROOT,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         with open(os.path.join(work, f"ckpt{procs}", "history.csv")) as f:
             seconds = float(f.read().splitlines()[1].split(",")[-1])

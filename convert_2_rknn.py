@@ -8,12 +8,12 @@ calibrated on the photos in `quantize_dataset_dir`. With `do_inference` the x86 
 `inference_image_path` and its output is compared with ONNX Runtime's (PSNR).
 """
 import importlib.util
-import json
 import os
 import tempfile
 
 import numpy as np
 
+from predict import load_backend
 from utils import argument_parser, fail, list_images, load_section, psnr, read_image, resize, to_uint8, write_image
 
 PLATFORMS = ("rk3562", "rk3566", "rk3568", "rk3576", "rk3588", "rv1103", "rv1103b", "rv1106", "rv1106b", "rv1126b", "rk2118")
@@ -30,7 +30,11 @@ def main():
     conf = load_section(args.conf, "convert_to_rknn")
     if conf["target_platform"] not in PLATFORMS:
         fail(f"[convert_to_rknn] key 'target_platform' {conf['target_platform']!r} is not one of {', '.join(PLATFORMS)}")
-    arch, multiple = onnx_architecture(conf["ONNX_MODEL"])
+    try:  # predict.py's ONNX Runtime backend: the architecture metadata, and the reference output below
+        reference_backend = load_backend(conf["ONNX_MODEL"])
+    except ValueError as e:
+        fail(str(e))
+    arch, multiple = reference_backend.arch, reference_backend.multiple
     if arch["laplacian_level_count"] != conf["laplacian_level_count"]:
         fail(f"[convert_to_rknn] key 'laplacian_level_count' is {conf['laplacian_level_count']} but "
              f"{conf['ONNX_MODEL']} has {arch['laplacian_level_count']} levels")
@@ -49,20 +53,11 @@ def main():
                         calibration_dir=conf["quantize_dataset_dir"] if conf["quantize"] else None, simulate_on=image)
     print(f"wrote {conf['RKNN_MODEL']} ({'int8' if conf['quantize'] else 'fp16'}, {conf['target_platform']}, input 1x{h}x{w}x3 uint8)")
     if image is not None:
-        reference = onnxruntime_output(conf["ONNX_MODEL"], image)
+        reference = reference_backend.run(image.transpose(0, 3, 1, 2).astype(np.float32) / 255.0)
         write_image(conf["inference_out_path"], result[0].transpose(1, 2, 0))
         print(f"simulator output written to {conf['inference_out_path']}; "
               f"PSNR against ONNX Runtime: {psnr(to_uint8(result[0]), to_uint8(reference[0])):.2f} dB (8-bit), "
               f"max abs difference {np.abs(result - reference).max():.4f}")
-
-
-def onnx_architecture(path):
-    import onnx
-    model = onnx.load(path, load_external_data=False)
-    meta = {p.key: p.value for p in model.metadata_props}
-    if "arch" not in meta:
-        fail(f"{path} has no 'arch' metadata: export it with convert_2_onnx.py")
-    return json.loads(meta["arch"]), int(meta["size_multiple"])
 
 
 def load_rknn_input(path, height, width):
@@ -118,13 +113,6 @@ def build_rknn(onnx_path, rknn_path, platform, size, batch_size=1, calibration_d
         return np.clip(output[:1].reshape(1, 3, h, w), 0, 1)
     finally:
         rknn.release()
-
-
-def onnxruntime_output(onnx_path, image_uint8):
-    import onnxruntime as ort
-    session = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
-    x = image_uint8.transpose(0, 3, 1, 2).astype(np.float32) / 255.0
-    return session.run(None, {"image": x})[0]
 
 
 if __name__ == "__main__":

@@ -11,7 +11,9 @@ import torchvision.transforms.functional as TF
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
-from utils import ImageReadError, find_msec_pairs, fit_long_side, list_images, read_image, resize, to_uint8
+from utils import (ImageReadError, find_msec_pairs, fit_long_side, list_images, pad_bottom_right, read_image, resize,
+                   to_uint8)
+
 
 def load_photo(path, max_side):
     rgb, _, _ = read_image(path)
@@ -71,17 +73,6 @@ def crop_box(height, width, crop_h, crop_w, rng, train):
     return top, left
 
 
-def fit_for_crop(photo, crop_h, crop_w):
-    """Reflect-pad (bottom and right) a photo smaller than the crop, as predict.py pads photos
-    for the network: a photo shrunk to max_image_side is then seen whole, at the scale and with
-    the padding it will have at prediction time."""
-    h, w = photo.shape[:2]
-    if h >= crop_h and w >= crop_w:
-        return photo
-    mode = "reflect" if min(h, w) > 1 else "edge"
-    return np.pad(photo, ((0, max(0, crop_h - h)), (0, max(0, crop_w - w)), (0, 0)), mode=mode)
-
-
 class ExposureDataset(Dataset):
     """Items are (input, target) float tensors 3 x H x W in [0, 1].
 
@@ -104,9 +95,10 @@ class ExposureDataset(Dataset):
         target, given = self.targets[index], self.inputs[index]
         if given is not None and given.shape != target.shape:
             given = resize(given, *target.shape[:2])
-        target = fit_for_crop(target, self.crop_h, self.crop_w)
+        # A photo smaller than the crop is padded as predict.py pads it: seen whole, at its scale.
+        target = pad_bottom_right(target, self.crop_h, self.crop_w)
         if given is not None:
-            given = fit_for_crop(given, self.crop_h, self.crop_w)
+            given = pad_bottom_right(given, self.crop_h, self.crop_w)
         top, left = crop_box(*target.shape[:2], self.crop_h, self.crop_w, rng, self.train)
         window = (slice(top, top + self.crop_h), slice(left, left + self.crop_w))
         to_tensor = lambda a: torch.from_numpy(np.ascontiguousarray(a[window])).permute(2, 0, 1).float() / 255.0

@@ -8,6 +8,7 @@ scikit-image) on 8-bit RGB at the ground truth's own resolution, beside the iden
 (the input itself). Writes a table to stdout, metrics.json and per_image.csv to `report_dir`.
 """
 import csv
+import functools
 import json
 import os
 import sys
@@ -50,7 +51,8 @@ def main():
             backend = load_backend(conf["model"])
         except (ConfError, ValueError) as e:
             fail(str(e))
-    predict_conf = {"use_orig_size": True, "image_size": [512, 512], "max_side": conf["max_side"],
+    # predict.py's settings for photos at their own size (image_size only matters when use_orig_size is false)
+    predict_conf = {"use_orig_size": True, "image_size": None, "max_side": conf["max_side"],
                     "guided_upsampling": conf["guided_upsampling"]}
 
     from tqdm import tqdm
@@ -58,7 +60,7 @@ def main():
     for input_path, gt_path, ev in tqdm(pairs, desc="evaluating", unit="photo"):
         try:
             source, _, _ = read_image(input_path)
-            target = to_uint8(read_image(gt_path)[0])
+            target = read_ground_truth(gt_path)
             output = prediction_for(input_path, source, conf, backend, predict_conf)
         except (ImageReadError, FileNotFoundError) as e:
             missing.append(str(e))
@@ -84,6 +86,12 @@ def main():
         writer.writerows({k: round(v, 4) if isinstance(v, float) else v for k, v in r.items()} for r in rows)
     print(f"{len(rows)} scored, {len(missing) + len(unmatched)} not scored; report in {conf['report_dir']}")
     sys.exit(1 if missing else 0)
+
+
+@functools.lru_cache(maxsize=1)
+def read_ground_truth(path):
+    """uint8 RGB; cached because the five EVs of a scene come one after another and share it."""
+    return to_uint8(read_image(path)[0])
 
 
 def prediction_for(input_path, source, conf, backend, predict_conf):

@@ -8,30 +8,27 @@ exactly what was trained.
 """
 import os
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from utils import ARCH_KEYS, check_arch, size_multiple
+from utils import ARCH_KEYS, check_arch
 
 
 # ---------------------------------------------------------------- the pyramid (one place)
 
-def _gaussian_kernel(channels=3):
-    k1 = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0]) / 16.0
-    return (k1[:, None] * k1[None, :]).expand(channels, 1, 5, 5).contiguous()
-
-
-# Built once at import, so that an ONNX trace sees a constant kernel of known shape.
-_RGB_KERNEL = _gaussian_kernel(3)
+def _gaussian_kernel(channels, like):
+    """The 5x5 binomial kernel, one per channel. Made in numpy so that an ONNX trace records a
+    constant of known shape rather than the ops that built it."""
+    k1 = np.array([1.0, 4.0, 6.0, 4.0, 1.0], np.float32) / 16.0
+    kernel = torch.from_numpy(np.ascontiguousarray(np.broadcast_to(np.outer(k1, k1), (channels, 1, 5, 5))))
+    return kernel.to(device=like.device, dtype=like.dtype)
 
 
 def pyramid_down(x):
     """Blur with a 5x5 binomial kernel (reflect padding) and halve H and W."""
-    kernel = _RGB_KERNEL if x.shape[1] == 3 else _gaussian_kernel(x.shape[1])
-    if (kernel.dtype, kernel.device) != (x.dtype, x.device):
-        kernel = kernel.to(x)
-    return F.conv2d(F.pad(x, (2, 2, 2, 2), mode="reflect"), kernel, stride=2, groups=x.shape[1])
+    return F.conv2d(F.pad(x, (2, 2, 2, 2), mode="reflect"), _gaussian_kernel(x.shape[1], x), stride=2, groups=x.shape[1])
 
 
 def pyramid_up(x):
@@ -63,6 +60,12 @@ def reconstruct_laplacian(bands):
 
 
 # ---------------------------------------------------------------- sizes
+
+def size_multiple(level_count, layer_counts):
+    """H and W must be multiples of this: the level j-th from the coarsest is 2^(n-1-j) smaller
+    than the image and its U-Net halves it layer_counts[j]-1 more times."""
+    return max(2 ** (level_count - 1 - j) * 2 ** (depth - 1) for j, depth in enumerate(layer_counts))
+
 
 def check_image_size(height, width, multiple):
     if height % multiple or width % multiple or height == 0 or width == 0:

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from utils import (ConfError, ImageReadError, argument_parser, check_arch, fail, fit_long_side, list_images,
-                   load_section, read_image, resize, size_multiple, write_image)
+                   load_section, pad_bottom_right, read_image, resize, write_image)
 
 
 def parse_args():
@@ -99,7 +99,8 @@ def load_onnx_backend(path, conf=None):
     def run(batch):
         if fixed_batch and len(batch) != fixed_batch:  # a static batch: run one slice at a time
             return np.concatenate([run(batch[i:i + 1]) for i in range(len(batch))])
-        return np.clip(session.run(None, {input_name: np.ascontiguousarray(batch, dtype=np.float32)})[0], 0, 1)
+        # No clip here: the exported graph ends in a clamp to [0, 1] (convert_2_onnx.export_onnx).
+        return session.run(None, {input_name: np.ascontiguousarray(batch, dtype=np.float32)})[0]
     return Backend(run, int(meta["size_multiple"]), arch, fixed)
 
 
@@ -113,7 +114,7 @@ def load_torch_backend(path, conf=None):
     def run(batch):
         with torch.no_grad():
             return generator(torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(device)).clamp(0, 1).cpu().numpy()
-    return Backend(run, size_multiple(arch["laplacian_level_count"], arch["layer_count_of_every_unet"]), arch)
+    return Backend(run, generator.multiple, arch)
 
 
 # ---------------------------------------------------------------- correction
@@ -127,13 +128,6 @@ def network_size(height, width, backend, conf):
     return fit_long_side(height, width, conf["max_side"]) if conf["max_side"] else (height, width)
 
 
-def pad_to_multiple(rgb, multiple):
-    h, w = rgb.shape[:2]
-    pad_h, pad_w = -h % multiple, -w % multiple
-    mode = "reflect" if min(h, w) > 1 else "edge"
-    return np.pad(rgb, ((0, pad_h), (0, pad_w), (0, 0)), mode=mode)
-
-
 def correct_batch(photos, backend, conf):
     """Correct a list of float RGB photos (H x W x 3 in [0, 1]) that share a network size;
     each result has its photo's exact size."""
@@ -141,7 +135,8 @@ def correct_batch(photos, backend, conf):
     assert len(set(sizes)) == 1, "correct_batch needs photos with the same network size"
     net_h, net_w = sizes[0]
     small = [p if p.shape[:2] == (net_h, net_w) else resize(p, net_h, net_w) for p in photos]
-    padded = np.stack([pad_to_multiple(s, backend.multiple) for s in small]).transpose(0, 3, 1, 2)
+    m = backend.multiple
+    padded = np.stack([pad_bottom_right(s, -(-net_h // m) * m, -(-net_w // m) * m) for s in small]).transpose(0, 3, 1, 2)
     if backend.fixed_size and padded.shape[2:] != tuple(backend.fixed_size):
         raise ValueError(f"the model takes {backend.fixed_size} only; export it with dynamic_bhw for other sizes")
     outputs = backend.run(padded).transpose(0, 2, 3, 1)[:, :net_h, :net_w]
@@ -149,7 +144,7 @@ def correct_batch(photos, backend, conf):
     for photo, low_in, low_out in zip(photos, small, outputs):
         if photo.shape[:2] == (net_h, net_w):
             results.append(np.ascontiguousarray(low_out))
-        elif conf.get("guided_upsampling", True):
+        elif conf["guided_upsampling"]:
             results.append(guided_upsample(low_in, low_out, photo))
         else:
             results.append(np.clip(resize(low_out, *photo.shape[:2]), 0, 1))

@@ -116,12 +116,16 @@ def validate_section(conf, section):
     return values
 
 
+def read_conf(path):
+    """The whole conf file, unvalidated (load_section validates the section a script uses)."""
+    with open(path) as f:
+        return json.load(f)
+
+
 def load_section(path, section):
     """Load and validate one section; on any problem print one line and exit with code 2."""
     try:
-        with open(path) as f:
-            conf = json.load(f)
-        return validate_section(conf, section)
+        return validate_section(read_conf(path), section)
     except FileNotFoundError:
         fail(f"conf file not found: {path}")
     except json.JSONDecodeError as e:
@@ -147,12 +151,6 @@ def check_arch(conf, arch, source):
     for key in ARCH_KEYS:
         if key in conf and key in arch and conf[key] != arch[key]:
             raise ConfError(f"conf key '{key}' is {conf[key]!r} but {source} was trained with {arch[key]!r}")
-
-
-def size_multiple(level_count, layer_counts):
-    """H and W must be multiples of this: the level j-th from the coarsest is 2^(n-1-j) smaller
-    than the image and its U-Net halves it layer_counts[j]-1 more times."""
-    return max(2 ** (level_count - 1 - j) * 2 ** (depth - 1) for j, depth in enumerate(layer_counts))
 
 
 # ---------------------------------------------------------------- image files
@@ -234,7 +232,7 @@ def read_image(path):
     rgb = data[..., :3] if channels >= 3 else np.repeat(data[..., :1], 3, axis=2)
     alpha = data[..., 3] if channels == 4 else data[..., 1] if channels == 2 else None
     scale = 1.0 / (65535.0 if bit_depth == 16 else 255.0)
-    rgb = np.ascontiguousarray(rgb).astype(np.float32)
+    rgb = rgb.astype(np.float32, order="C")  # one copy, contiguous whatever the slicing above
     rgb *= scale  # in place: a 24-megapixel photo is 288 MB in float32
     return rgb, (None if alpha is None else alpha.astype(np.float32) * scale), bit_depth
 
@@ -247,8 +245,9 @@ def write_image(path, rgb, alpha=None, bit_depth=8):
         bit_depth, alpha = 8, None
     if bit_depth == 16:
         quantize = lambda x: (np.clip(x, 0, 1) * 65535.0 + 0.5).astype(np.uint16)
-    else:  # one parallel pass (scale, round, saturate) instead of three numpy passes
-        quantize = lambda x: cv2.convertScaleAbs(x if 0 <= x.min() and x.max() <= 1 else np.clip(x, 0, 1), alpha=255.0)
+    else:  # OpenCV scales, rounds and saturates in one parallel pass; only negatives need
+        # clipping first, as convertScaleAbs would mirror them.
+        quantize = lambda x: cv2.convertScaleAbs(x if x.min() >= 0 else np.maximum(x, 0), alpha=255.0)
     data = cv2.cvtColor(quantize(rgb), cv2.COLOR_RGB2BGR)
     if alpha is not None:
         data = np.dstack([data, quantize(alpha)])
@@ -272,6 +271,16 @@ def resize(rgb, height, width):
     """Area averaging when shrinking (no aliasing), bilinear when enlarging."""
     shrinking = height * width < rgb.shape[0] * rgb.shape[1]
     return cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+
+
+def pad_bottom_right(image, height, width):
+    """Reflect-pad H x W x C `image` at the bottom and right to at least height x width (the one
+    padding used by training crops and by the network's size multiple at prediction)."""
+    h, w = image.shape[:2]
+    if h >= height and w >= width:
+        return image
+    mode = "reflect" if min(h, w) > 1 else "edge"
+    return np.pad(image, ((0, max(0, height - h)), (0, max(0, width - w)), (0, 0)), mode=mode)
 
 
 def fit_long_side(height, width, max_side):

@@ -72,7 +72,9 @@ def test_missing_file_is_named(repo_conf, tmp_path):
                                             ("evaluate.py", "evaluate")])
 def test_scripts_exit_2_with_one_line(repo_conf, tmp_path, script, section):
     conf = copy.deepcopy(repo_conf)
-    conf[section]["laplacian_level_count" if "laplacian_level_count" in conf[section] else "report_dir"] = "four"
+    # A key every one of these sections validates as a number; "four" must stop the script at once
+    # (before any work: the evaluate section's default data may be present beside the repo).
+    conf[section]["laplacian_level_count" if "laplacian_level_count" in conf[section] else "max_side"] = "four"
     result = subprocess.run([sys.executable, os.path.join(ROOT, script), "--conf", write_conf(tmp_path, conf)],
                             capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert result.returncode == 2

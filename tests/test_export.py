@@ -69,10 +69,11 @@ rknn = pytest.importorskip("rknn.api", reason="rknn-toolkit2 not installed (pip 
 
 
 def _simulate(onnx_path, tmp_path, calibration_dir=None):
-    from convert_2_rknn import build_rknn, onnxruntime_output
+    from convert_2_rknn import build_rknn
+    from predict import load_backend
     image = make_photo(32, 48, seed=5)[None]
     out = build_rknn(onnx_path, str(tmp_path / "m.rknn"), "rk3588", (32, 48), calibration_dir=calibration_dir, simulate_on=image)
-    reference = onnxruntime_output(onnx_path, image)
+    reference = load_backend(onnx_path).run(image.transpose(0, 3, 1, 2).astype(np.float32) / 255.0)
     assert out.shape == reference.shape == (1, 3, 32, 48)
     assert os.path.getsize(tmp_path / "m.rknn") > 0
     return psnr(to_uint8(out), to_uint8(reference))

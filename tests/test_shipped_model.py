@@ -1,7 +1,6 @@
 """The model that ships in data/ loads as the conf describes and moves exposure the right way."""
 import os
 
-import numpy as np
 import pytest
 
 from conftest import ROOT

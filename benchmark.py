@@ -100,6 +100,7 @@ for _ in range({repeats}):
     t2 = time.perf_counter()
     utils.write_image({out!r}, result, alpha, depth)
     runs.append([t1 - t0, t2 - t1, time.perf_counter() - t2])
+    del rgb, alpha, result  # as predict.py holds one photo at a time
 # VmHWM: this process's own peak (ru_maxrss would include the parent's, inherited across fork).
 peak_kb = int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1])
 print(json.dumps({{"runs": runs, "peak_rss_mb": peak_kb / 1024, "output_mb": os.path.getsize({out!r}) / 1e6}}))

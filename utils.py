@@ -251,8 +251,8 @@ def write_image(path, rgb, alpha=None, bit_depth=8):
     data = cv2.cvtColor(quantize(rgb), cv2.COLOR_RGB2BGR)
     if alpha is not None:
         data = np.dstack([data, quantize(alpha)])
-    # Fast PNG: level 1, SUB filter, Huffman-only: a 24-megapixel result encodes in about 1 s
-    # instead of 3-4 s with libpng's defaults, for files about a third larger.
+    # Fast PNG (level 1, SUB filter, Huffman-only): in one measurement here a 24-megapixel photo
+    # encoded in 1.5 s instead of 2.7 s at level 1 with libpng's adaptive filters; files are larger.
     params = {".png": [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_SUB,
                        cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_HUFFMAN_ONLY],
               ".jpg": [cv2.IMWRITE_JPEG_QUALITY, 95], ".jpeg": [cv2.IMWRITE_JPEG_QUALITY, 95]}.get(ext, [])

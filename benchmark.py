@@ -8,6 +8,7 @@ time and peak memory per photo, and training throughput. Uses the `predict` sect
 Each prints a table and writes results/benchmark_<what>.json. Run it on an idle machine.
 """
 import json
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -16,7 +17,7 @@ import time
 
 import numpy as np
 
-from utils import argument_parser, load_section, read_conf, resize, validate_section, write_image
+from utils import argument_parser, correction_settings, load_section, read_conf, resize, validate_section, write_image
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 
@@ -44,8 +45,7 @@ def torch_threads():
 
 
 def export_temp_onnx(pth, work):
-    from convert_2_onnx import export_onnx
-    from model import load_generator
+    from model import export_onnx, load_generator
     generator, arch = load_generator(pth)
     path = os.path.join(work, "model.onnx")
     export_onnx(generator, arch, path, (1, 3, 512, 512), dynamic=True)
@@ -86,30 +86,40 @@ def synthetic_photo(height, width, seed=0):
     return np.clip(base * 0.6 + rng.normal(0, 0.03, (height, width, 1)).astype(np.float32), 0, 1)
 
 
-PREDICT_CASE = """
-import json, os, sys, time
-sys.path.insert(0, {root!r})
-import predict, utils
-backend = predict.load_backend({model!r})
-runs = []
-for _ in range({repeats}):
-    t0 = time.perf_counter()
-    rgb, alpha, depth = utils.read_image({photo!r})
-    t1 = time.perf_counter()
-    result = predict.correct_image(rgb, backend, {conf!r})
-    t2 = time.perf_counter()
-    utils.write_image({out!r}, result, alpha, depth)
-    runs.append([t1 - t0, t2 - t1, time.perf_counter() - t2])
-    del rgb, alpha, result  # as predict.py holds one photo at a time
-# VmHWM: this process's own peak (ru_maxrss would include the parent's, inherited across fork).
-peak_kb = int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1])
-print(json.dumps({{"runs": runs, "peak_rss_mb": peak_kb / 1024, "output_mb": os.path.getsize({out!r}) / 1e6}}))
-"""
+def predict_case(model, photo, out, repeats, correction, queue):
+    """Run in a fresh (spawned) process, as predict.py holds one photo at a time: read, correct and
+    write `photo` `repeats` times; put the stage times, the process's peak memory and the output size."""
+    from inference import correct_image, load_backend
+    from utils import read_image
+    backend = load_backend(model)
+    runs = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        rgb, alpha, depth = read_image(photo)
+        t1 = time.perf_counter()
+        result = correct_image(rgb, backend, **correction)
+        t2 = time.perf_counter()
+        write_image(out, result, alpha, depth)
+        runs.append([t1 - t0, t2 - t1, time.perf_counter() - t2])
+        del rgb, alpha, result
+    # VmHWM: this process's own peak (a spawned process shares no pages with its parent).
+    peak_kb = int(next(line for line in open("/proc/self/status") if line.startswith("VmHWM")).split()[1])
+    queue.put({"runs": runs, "peak_rss_mb": peak_kb / 1024, "output_mb": os.path.getsize(out) / 1e6})
+
+
+def in_fresh_process(target, *args):
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    process = context.Process(target=target, args=args + (queue,))
+    process.start()
+    result = queue.get()
+    process.join()
+    return result
 
 
 def bench_predict(conf, work, conf_path):
     models = {"PyTorch": conf["pretrained_model"], "ONNX Runtime": export_temp_onnx(conf["pretrained_model"], work)}
-    predict_conf = {k: conf[k] for k in ("use_orig_size", "image_size", "max_side", "guided_upsampling")}
+    correction = correction_settings(conf)
     rows = []
     print("| backend | photo | seconds per photo (median) | read / correct / write | first photo | peak memory | PNG size |\n"
           "|---|---|---|---|---|---|---|")
@@ -117,10 +127,7 @@ def bench_predict(conf, work, conf_path):
         photo = os.path.join(work, f"photo_{width}x{height}.jpg")
         write_image(photo, synthetic_photo(height, width))
         for name, model in models.items():
-            code = PREDICT_CASE.format(root=ROOT, model=model, repeats=4, photo=photo, out=os.path.join(work, "out.png"),
-                                       conf=predict_conf)
-            run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-            measured = json.loads(run.stdout.strip().splitlines()[-1])
+            measured = in_fresh_process(predict_case, model, photo, os.path.join(work, "out.png"), 4, correction)
             warm = np.array(measured["runs"][1:])
             stages = np.median(warm, axis=0)
             row = {"backend": name, "size": f"{width}x{height}", "median_s": float(np.median(warm.sum(axis=1))),
@@ -130,7 +137,7 @@ def bench_predict(conf, work, conf_path):
             rows.append(row)
             print(f"| {name} | {row['size']} | {row['median_s']:.2f} s | {row['read_s']:.2f} / {row['correct_s']:.2f} / "
                   f"{row['write_s']:.2f} s | {row['first_s']:.2f} s | {row['peak_rss_mb']:.0f} MB | {row['output_mb']:.1f} MB |")
-    return {"conf": predict_conf, "rows": rows}
+    return {"correction": correction, "rows": rows}
 
 
 def bench_train(conf, work, conf_path):

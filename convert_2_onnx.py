@@ -5,12 +5,10 @@ has one input `image` (N x 3 x H x W, float in [0, 1]) and one output `corrected
 clamped to [0, 1]); the Laplacian pyramid is inside it. The architecture comes from the
 checkpoint and is written to the ONNX metadata with the size multiple H and W must respect.
 """
-import json
-import os
-
 import numpy as np
 
-from utils import argument_parser, ConfError, fail, load_section
+from model import export_onnx, load_generator
+from utils import ConfError, argument_parser, check_size_multiple, fail, load_section
 
 PARITY_TOLERANCE = 1e-3
 
@@ -25,48 +23,17 @@ def main():
     conf = load_section(args.conf, "convert_to_onnx")
     if conf["opset"] > 19:
         fail(f"[convert_to_onnx] key 'opset' is {conf['opset']}: RKNN accepts opsets up to 19")
-    from model import load_generator
     try:
         generator, arch = load_generator(conf["pth_file_path"], conf)
+        n, _, h, w = conf["dummy_input_image_size"]
+        check_size_multiple(h, w, generator.multiple, "[convert_to_onnx] key 'dummy_input_image_size'")
     except (ConfError, ValueError) as e:
         fail(str(e))
-    n, _, h, w = conf["dummy_input_image_size"]
-    if h % generator.multiple or w % generator.multiple:
-        fail(f"[convert_to_onnx] key 'dummy_input_image_size': H and W must be multiples of {generator.multiple}, got {h}x{w}")
     export_onnx(generator, arch, conf["onnx_output_path"], (n, 3, h, w), conf["dynamic_bhw"], conf["opset"])
     print(f"wrote {conf['onnx_output_path']}")
     worst = verify_onnx(generator, conf["onnx_output_path"], (n, 3, h, w), conf["dynamic_bhw"])
     if worst > PARITY_TOLERANCE:
         fail(f"ONNX Runtime differs from PyTorch by {worst:.2e} (max abs), more than {PARITY_TOLERANCE}", code=1)
-
-
-
-def export_onnx(generator, arch, path, shape, dynamic, opset=17):
-    """TorchScript exporter (dynamo=False): its graphs run fully on Rockchip NPUs."""
-    import onnx
-    import torch
-
-    class Clamped(torch.nn.Module):  # the device gets a displayable image, no post-processing
-        def __init__(self, net):
-            super().__init__()
-            self.net = net
-
-        def forward(self, image):
-            return self.net(image).clamp(0, 1)
-
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    axes = {"image": {0: "batch", 2: "height", 3: "width"}, "corrected": {0: "batch", 2: "height", 3: "width"}}
-    tmp = f"{path}.tmp{os.getpid()}"
-    torch.onnx.export(Clamped(generator.eval()), torch.rand(*shape), tmp, input_names=["image"], output_names=["corrected"],
-                      dynamic_axes=axes if dynamic else None, opset_version=opset, dynamo=False)
-    graph = onnx.load(tmp)
-    for key, value in (("arch", json.dumps(arch)), ("size_multiple", str(generator.multiple)),
-                       ("input", "RGB, N x 3 x H x W float32 in [0, 1]"), ("output", "corrected RGB, same layout")):
-        entry = graph.metadata_props.add()
-        entry.key, entry.value = key, value
-    onnx.checker.check_model(graph)
-    onnx.save(graph, tmp)
-    os.replace(tmp, path)
 
 
 def verify_onnx(generator, path, shape, dynamic):

@@ -2,7 +2,7 @@
 optionally real (input, ground truth) pairs in MSEC naming. Photos are decoded once, shrunk
 to `max_image_side` and kept in memory as uint8."""
 import os
-import warnings
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -29,13 +29,14 @@ def load_photos(paths, max_side, desc):
         try:
             return load_photo(path, max_side)
         except ImageReadError as e:
-            warnings.warn(f"skipping unreadable image: {e}")
+            print(f"warning: skipping unreadable image: {e}", file=sys.stderr)
             return None
     with ThreadPoolExecutor(max(os.cpu_count() or 1, 1)) as pool:
         photos = list(tqdm(pool.map(load, paths), total=len(paths), desc=desc, leave=False))
     kept = [i for i, p in enumerate(photos) if p is not None]
     if len(kept) < len(paths):
-        warnings.warn(f"{desc}: {len(paths) - len(kept)} of {len(paths)} images were unreadable and skipped")
+        print(f"warning: {desc}: {len(paths) - len(kept)} of {len(paths)} images were unreadable and skipped",
+              file=sys.stderr)
     return [photos[i] for i in kept], kept
 
 
@@ -74,42 +75,74 @@ def crop_box(height, width, crop_h, crop_w, rng, train):
 
 
 class ExposureDataset(Dataset):
-    """Items are (input, target) float tensors 3 x H x W in [0, 1].
+    """Items are (input, target, full_input, full_target, valid) with input and target float tensors
+    3 x H x W in [0, 1] that the network sees, padded to its size multiple, and valid = (h, w) the
+    part of them that is the photo.
 
     targets: uint8 photos. inputs: the real input photo for each target, or None where the input
-    is synthesised from the target. Randomness comes from a generator seeded by (seed, epoch,
-    index), so an item is the same whichever process or worker draws it, which makes resumed
-    runs identical to uninterrupted ones and validation identical across epochs (train=False
-    ignores the epoch and crops the centre)."""
+    is synthesised from the target. Two ways to sample: random `image_size` crops (keys are
+    indices; full_* are None), or whole photos shrunk to a working size (keys are (index, long
+    side), from WorkingSizeBatches), as predict.py runs them; full_* are then the photo at its
+    stored size, for the loss on the guided-upsampled output. A share `identity_fraction` of
+    training items is the target as its own input: a good photo must come back unchanged.
+    Randomness comes from a generator seeded by (seed, epoch, index), so an item is the same
+    whichever process or worker draws it, which makes resumed runs identical to uninterrupted ones
+    and validation identical across epochs (train=False ignores the epoch, crops the centre and
+    neither flips nor rotates)."""
 
-    def __init__(self, targets, inputs, image_size, synthesis, train, seed=0):
+    def __init__(self, targets, inputs, image_size, synthesis, train, seed=0, multiple=1, identity_fraction=0.0):
         self.targets, self.inputs = targets, inputs
         self.crop_h, self.crop_w = image_size
         self.synthesis, self.train, self.seed, self.epoch = synthesis, train, seed, 0
+        self.multiple, self.identity_fraction = multiple, identity_fraction
 
     def __len__(self):
         return len(self.targets)
 
-    def __getitem__(self, index):
+    def __getitem__(self, key):
+        index, working_size = key if isinstance(key, tuple) else (key, None)
         rng = np.random.default_rng([self.seed, self.epoch if self.train else 0, index])
         target, given = self.targets[index], self.inputs[index]
         if given is not None and given.shape != target.shape:
             given = resize(given, *target.shape[:2])
+        if self.train and rng.random() < self.identity_fraction:
+            given = target
+        if working_size:
+            return self._whole(target, given, working_size, rng)
         # A photo smaller than the crop is padded as predict.py pads it: seen whole, at its scale.
         target = pad_bottom_right(target, self.crop_h, self.crop_w)
         if given is not None:
             given = pad_bottom_right(given, self.crop_h, self.crop_w)
         top, left = crop_box(*target.shape[:2], self.crop_h, self.crop_w, rng, self.train)
         window = (slice(top, top + self.crop_h), slice(left, left + self.crop_w))
-        to_tensor = lambda a: torch.from_numpy(np.ascontiguousarray(a[window])).permute(2, 0, 1).float() / 255.0
-        target_t = to_tensor(target)
-        if given is not None:
-            input_t = to_tensor(given)
-        else:
-            input_t = self._synthesize(target_t, rng)
+        target_t = to_tensor(target[window])
+        input_t = to_tensor(given[window]) if given is not None else self._synthesize(target_t, rng)
         if self.train and rng.random() < 0.5:
             input_t, target_t = input_t.flip(-1), target_t.flip(-1)
-        return input_t, target_t
+        return input_t, target_t, None, None, (self.crop_h, self.crop_w)
+
+    def _whole(self, target, given, working_size, rng):
+        """The whole photo at `working_size` on its long side, reflect-padded to the size multiple
+        (as inference.correct_batch does), and the photo at its stored size."""
+        if self.train and target.shape[0] > target.shape[1]:
+            # Landscape only, so that a batch shares one shape; the convolutions do not care.
+            k = 1 if rng.random() < 0.5 else 3
+            target = np.rot90(target, k)
+            given = None if given is None else np.rot90(given, k)
+        # The loss compares the guided-upsampled output at twice the working size (at most the stored
+        # size): a higher resolution than the network's, as prediction lifts to full resolution.
+        lift_h, lift_w = fit_long_side(*target.shape[:2], 2 * working_size)
+        target = resize(target, lift_h, lift_w)
+        given = None if given is None else resize(given, lift_h, lift_w)
+        full_target = to_tensor(target)
+        full_input = to_tensor(given) if given is not None else self._synthesize(full_target, rng)
+        if self.train and rng.random() < 0.5:
+            full_input, full_target = full_input.flip(-1), full_target.flip(-1)
+        h, w = fit_long_side(*target.shape[:2], working_size)
+        m = self.multiple
+        small = [to_tensor(pad_bottom_right(resize(from_tensor(t), h, w), -(-h // m) * m, -(-w // m) * m))
+                 for t in (full_input, full_target)]
+        return small[0], small[1], full_input, full_target, (h, w)
 
     def _synthesize(self, target, rng):
         s = self.synthesis
@@ -119,7 +152,54 @@ class ExposureDataset(Dataset):
                                  s["color_jitter_saturation"], s["color_jitter_hue"])
 
 
-def build_dataset(conf, photo_dir, pair_input_dir, pair_gt_dir, train, log=print):
+def to_tensor(rgb):
+    """H x W x 3 (uint8 or float in [0, 1]) -> float tensor 3 x H x W in [0, 1]."""
+    t = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float()
+    return t / 255.0 if rgb.dtype == np.uint8 else t
+
+
+def from_tensor(t):
+    return np.ascontiguousarray(t.permute(1, 2, 0).numpy())
+
+
+class WorkingSizeBatches:
+    """A batch sampler over `sampler`'s indices: each batch is [(index, working size)] with one
+    working size drawn per batch (weights `weights`), seeded by (seed, epoch), so all processes
+    draw the same size for the same step. With no working sizes, batches of plain indices."""
+
+    def __init__(self, sampler, batch_size, sizes, weights, seed):
+        self.sampler, self.batch_size, self.sizes, self.seed, self.epoch = sampler, batch_size, sizes, seed, 0
+        self.p = np.asarray(weights, float) / np.sum(weights) if sizes else None
+
+    def set_epoch(self, epoch):
+        self.epoch = epoch
+        self.sampler.set_epoch(epoch)
+
+    def __len__(self):
+        return len(self.sampler) // self.batch_size
+
+    def __iter__(self):
+        rng = np.random.default_rng([self.seed, self.epoch, 1])
+        batch = []
+        for index in self.sampler:
+            batch.append(index)
+            if len(batch) == self.batch_size:
+                size = int(rng.choice(self.sizes, p=self.p)) if self.sizes else None
+                yield [(i, size) for i in batch] if size else batch
+                batch = []
+
+
+def collate(items):
+    """Stack items of a batch, reflect-padding the network inputs to the largest in the batch
+    (photos of other aspect ratios); the full-size photos stay lists."""
+    h = max(item[0].shape[1] for item in items)
+    w = max(item[0].shape[2] for item in items)
+    pad = lambda t: t if t.shape[1:] == (h, w) else to_tensor(pad_bottom_right(from_tensor(t), h, w))
+    return (torch.stack([pad(item[0]) for item in items]), torch.stack([pad(item[1]) for item in items]),
+            [item[2] for item in items], [item[3] for item in items], [item[4] for item in items])
+
+
+def build_dataset(conf, photo_dir, pair_input_dir, pair_gt_dir, train, multiple=1, log=print):
     """Photos from `photo_dir` (synthesised inputs) plus real pairs, either source optional.
     Returns None when both are empty strings."""
     targets, inputs = [], []
@@ -150,4 +230,5 @@ def build_dataset(conf, photo_dir, pair_input_dir, pair_gt_dir, train, log=print
         return None
     synthesis = {k: conf[k] for k in ("ev_synthesis_fraction", "ev_range", "color_jitter_brightness",
                                       "color_jitter_contrast", "color_jitter_saturation", "color_jitter_hue")}
-    return ExposureDataset(targets, inputs, conf["image_size"], synthesis, train, conf["seed"])
+    return ExposureDataset(targets, inputs, conf["image_size"], synthesis, train, conf["seed"], multiple,
+                           conf["identity_fraction"])

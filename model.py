@@ -6,14 +6,16 @@ level's result is upsampled by a learned 2x2 stride-2 transposed conv and added 
 finer Laplacian band. Checkpoints carry the architecture keys, so predict/convert rebuild
 exactly what was trained.
 """
+import json
 import os
+import warnings
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from utils import ARCH_KEYS, check_arch
+from utils import ARCH_KEYS, atomic_write, check_arch, check_size_multiple
 
 
 # ---------------------------------------------------------------- the pyramid (one place)
@@ -65,12 +67,6 @@ def size_multiple(level_count, layer_counts):
     """H and W must be multiples of this: the level j-th from the coarsest is 2^(n-1-j) smaller
     than the image and its U-Net halves it layer_counts[j]-1 more times."""
     return max(2 ** (level_count - 1 - j) * 2 ** (depth - 1) for j, depth in enumerate(layer_counts))
-
-
-def check_image_size(height, width, multiple):
-    if height % multiple or width % multiple or height == 0 or width == 0:
-        raise ValueError(f"image size {height}x{width} is not a multiple of {multiple}, which this "
-                         f"architecture needs (pad or resize H and W to multiples of {multiple})")
 
 
 # ---------------------------------------------------------------- attention blocks
@@ -188,7 +184,7 @@ class Generator(nn.Module):
         """x: N x 3 x H x W in [0, 1]. Returns the corrected image (not clamped), or with
         return_levels the per-level results coarse to fine (the last is the image)."""
         if not (torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()):
-            check_image_size(x.shape[-2], x.shape[-1], self.multiple)
+            check_size_multiple(x.shape[-2], x.shape[-1], self.multiple)
         bands = laplacian_pyramid(x, self.level_count)[::-1]  # coarse to fine
         outputs = [self.unets[0](bands[0])]
         for unet, up, band in zip(self.unets[1:], self.level_ups, bands[1:]):
@@ -227,12 +223,28 @@ def parameter_count(module):
     return sum(p.numel() for p in module.parameters())
 
 
+# A checkpoint is a dict that torch.load(weights_only=True) reads: "arch" (the architecture keys)
+# and "generator" (its state dict) always; best.pth adds "epoch", "valid_psnr", "valid_ssim";
+# last.pth adds what resuming needs: "discriminator", "optimizer_g", "optimizer_d", "epoch",
+# "best_psnr", "history", "rng" (train.rng_states, tensors and plain types only) and "conf".
+
 def save_checkpoint(path, payload):
-    """Write atomically (temp file, then rename): a kill at any moment leaves the old file whole."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}"
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    """Write atomically: a kill at any moment leaves the old file whole."""
+    atomic_write(path, lambda tmp: torch.save(payload, tmp))
+
+
+def read_checkpoint(path):
+    """A checkpoint's dict, safely unpickled; ValueError naming the file if it is not one of ours."""
+    if not os.path.isfile(path):
+        raise ValueError(f"checkpoint not found: {path}")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises pickle, zip and runtime errors for foreign files
+        first = str(e).strip().splitlines()[0][:100] if str(e).strip() else type(e).__name__
+        raise ValueError(f"{path} is not a readable exposure-correct checkpoint ({first})") from None
+    if not isinstance(checkpoint, dict) or "arch" not in checkpoint or "generator" not in checkpoint:
+        raise ValueError(f"{path} is not an exposure-correct checkpoint (no 'arch'/'generator' entries)")
+    return checkpoint
 
 
 def export_generator_weights(path, generator, arch, half=False, extra=None):
@@ -241,16 +253,51 @@ def export_generator_weights(path, generator, arch, half=False, extra=None):
 
 
 def load_generator(path, conf=None, device="cpu"):
-    """Rebuild the generator a checkpoint was trained with. `conf`, if given, is a conf section
-    whose architecture keys must agree with the checkpoint's (utils.ConfError if not)."""
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    if "arch" not in checkpoint or "generator" not in checkpoint:
-        raise ValueError(f"{path} is not an exposure-correct checkpoint (no 'arch'/'generator' entries)")
+    """Rebuild the generator of any checkpoint train.py writes (best.pth, last.pth) or the shipped
+    file. `conf`, if given, is a conf section whose architecture keys must agree with the
+    checkpoint's (utils.ConfError if not); ValueError for a file that is not a checkpoint."""
+    checkpoint = read_checkpoint(path)
     arch = checkpoint["arch"]
     if conf is not None:
         check_arch(conf, arch, f"the checkpoint {path}")
     generator = build_generator(arch)
     generator.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in checkpoint["generator"].items()})
     return generator.to(device).eval(), arch
+
+
+# ---------------------------------------------------------------- ONNX export
+
+def export_onnx(generator, arch, path, shape, dynamic, opset=17):
+    """TorchScript exporter (dynamo=False): its graphs run fully on Rockchip NPUs. One input
+    `image`, one output `corrected` clamped to [0, 1]; the architecture and the size multiple go
+    into the metadata."""
+    import onnx
+
+    class Clamped(nn.Module):  # the device gets a displayable image, no post-processing
+        def __init__(self, net):
+            super().__init__()
+            self.net = net
+
+        def forward(self, image):
+            return self.net(image).clamp(0, 1)
+
+    axes = {"image": {0: "batch", 2: "height", 3: "width"}, "corrected": {0: "batch", 2: "height", 3: "width"}}
+
+    def write(tmp):
+        with warnings.catch_warnings():
+            # Known and harmless for this graph: the exporter's deprecation notice, the tracer's
+            # notes on shape arithmetic, and constant folding of the pyramid kernels.
+            warnings.filterwarnings("ignore", category=DeprecationWarning)
+            warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+            warnings.filterwarnings("ignore", message="Constant folding", category=UserWarning)
+            torch.onnx.export(Clamped(generator.eval()), torch.rand(*shape), tmp, input_names=["image"],
+                              output_names=["corrected"], dynamic_axes=axes if dynamic else None,
+                              opset_version=opset, dynamo=False)
+        graph = onnx.load(tmp)
+        for key, value in (("arch", json.dumps(arch)), ("size_multiple", str(generator.multiple)),
+                           ("input", "RGB, N x 3 x H x W float32 in [0, 1]"), ("output", "corrected RGB, same layout")):
+            entry = graph.metadata_props.add()
+            entry.key, entry.value = key, value
+        onnx.checker.check_model(graph)
+        onnx.save(graph, tmp)
+    atomic_write(path, write)

@@ -1,25 +1,29 @@
-"""Correct the exposure of a photo or a folder of photos with a trained model.
+"""Correct the exposure of photos and videos with a trained model.
 
-`python predict.py [--conf conf.json] [--batch N]` reads the `predict` section. A .pth model
-runs in PyTorch (CUDA when present); a .onnx model runs in ONNX Runtime and imports no torch.
-Large photos run at `max_side` on the long side and the correction is lifted back to full
-resolution by guided upsampling (a local affine colour transform), as in the paper's protocol.
+`python predict.py [--conf conf.json] [--batch N] [--strength S]` reads the `predict` section:
+`img_pth` is a photo, a video or a folder of both. A .pth model runs in PyTorch (CUDA when
+present); a .onnx model runs in ONNX Runtime and imports no torch. Large photos run at
+`max_side` on the long side and the correction is lifted back to full resolution by guided
+upsampling (a local affine colour transform), as in the paper's protocol. Videos are corrected
+frame by frame with the correction smoothed over time, and written as MP4 with their audio.
 """
-import json
 import os
 import sys
 import time
 
-import cv2
 import numpy as np
+from tqdm import tqdm
 
-from utils import (ConfError, ImageReadError, argument_parser, check_arch, fail, fit_long_side, list_images,
-                   load_section, pad_bottom_right, read_image, resize, write_image)
+from inference import correct_batch, load_backend, network_size
+from utils import (IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, ConfError, ImageReadError, argument_parser,
+                   correction_settings, fail, list_images, load_section, read_image, write_image)
 
 
 def parse_args():
     parser = argument_parser(__doc__, "predict")
     parser.add_argument("--batch", type=int, default=1, help="photos per network call when their sizes match")
+    parser.add_argument("--strength", type=float, default=None,
+                        help="correction strength in [0, 2] (0: none, 1: the model's); overrides the conf's")
     return parser.parse_args()
 
 
@@ -27,186 +31,85 @@ def main():
     args = parse_args()
     conf = load_section(args.conf, "predict")
     if args.batch < 1:
-        fail("--batch must be at least 1")
+        fail(f"--batch must be at least 1, got {args.batch}")
+    if args.strength is not None:
+        if not 0 <= args.strength <= 2:
+            fail(f"--strength must be in [0, 2], got {args.strength}")
+        conf["strength"] = args.strength
     try:
         backend = load_backend(conf["pretrained_model"], conf)
     except (ConfError, ValueError) as e:
         fail(str(e))
     started = time.time()
-    inputs, not_images = list_images(conf["img_pth"])
+    photos, videos, root = gather_inputs(conf["img_pth"], conf["result_output_dir"])
     out_dir = os.path.abspath(conf["result_output_dir"])
-    root = conf["img_pth"] if os.path.isdir(conf["img_pth"]) else os.path.dirname(conf["img_pth"])
+    correction = correction_settings(conf)
+    failed = []
+    done = correct_photos(photos, output_paths(photos, root, out_dir, conf["output_format"]), backend, correction,
+                          args.batch, conf["show_result"], failed)
+    if videos:
+        done += correct_videos(videos, output_paths(videos, root, out_dir, "mp4"), backend, correction,
+                               conf["temporal_smoothing"], conf["video_crf"], failed)
+    for message in failed:
+        print(f"error: {message}", file=sys.stderr)
+    print(f"{done} corrected, {len(failed)} unreadable, {time.time() - started:.1f} s; "
+          f"results in {conf['result_output_dir']}")
+    sys.exit(1 if failed else 0)
+
+
+def gather_inputs(img_pth, result_output_dir):
+    """Photos and videos under img_pth (a file or a folder, subfolders too), and the folder their
+    relative output paths start from. Other files are skipped with a note."""
+    files = [img_pth] if os.path.isfile(img_pth) else sum(list_images(img_pth), [])
+    root = img_pth if os.path.isdir(img_pth) else os.path.dirname(img_pth)
+    out_dir = os.path.abspath(result_output_dir)
     if out_dir != os.path.abspath(root):
         # Results in a subfolder of the input folder are not read back as inputs on the next run.
-        inputs = [p for p in inputs if not os.path.abspath(p).startswith(out_dir + os.sep)]
-        not_images = [p for p in not_images if not os.path.abspath(p).startswith(out_dir + os.sep)]
-    for path in not_images:
-        print(f"note: skipping {path}: not an image file")
-    outputs = output_paths(inputs, root, out_dir, conf["output_format"])
+        files = [p for p in files if not os.path.abspath(p).startswith(out_dir + os.sep)]
+    files = sorted(files)
+    ext = lambda p: os.path.splitext(p)[1].lower()
+    videos = [p for p in files if ext(p) in VIDEO_EXTENSIONS]
+    photos = [p for p in files if ext(p) not in VIDEO_EXTENSIONS and (ext(p) in IMAGE_EXTENSIONS or p == img_pth)]
+    for path in files:
+        if path not in photos and path not in videos:
+            print(f"note: skipping {path}: neither a photo nor a video")
+    if not photos and not videos:
+        fail(f"no photos or videos found in {img_pth} (looked for "
+             f"{', '.join(IMAGE_EXTENSIONS + VIDEO_EXTENSIONS)})", code=1)
+    return photos, videos, root
 
-    from tqdm import tqdm
-    corrected, failed = 0, []
-    bar = tqdm(total=len(inputs), desc="correcting", unit="photo", disable=len(inputs) < 2)
-    for batch in read_batches(inputs, args.batch, backend, conf, failed):
-        results = correct_batch([photo["rgb"] for photo in batch], backend, conf)
+
+def correct_photos(paths, outputs, backend, correction, batch_size, show, failed):
+    """Correct and write each photo; unreadable ones are added to `failed`. Returns how many were written."""
+    done = 0
+    bar = tqdm(total=len(paths), desc="correcting", unit="photo", disable=len(paths) < 2)
+    for batch in read_batches(paths, batch_size, backend, correction, failed):
+        results = correct_batch([photo["rgb"] for photo in batch], backend, **correction)
         for photo, result in zip(batch, results):
             out_path = outputs[photo["path"]]
             write_image(out_path, result, photo["alpha"], photo["bit_depth"])
-            if conf["show_result"]:
+            if show:
                 show_side_by_side(photo["rgb"], result, out_path)
-            corrected += 1
+            done += 1
         bar.update(len(batch))
     bar.close()
-    for message in failed:
-        print(f"error: {message}", file=sys.stderr)
-    print(f"{corrected} corrected, {len(failed) + len(not_images)} skipped ({len(failed)} unreadable), "
-          f"{time.time() - started:.1f} s; results in {conf['result_output_dir']}")
-    sys.exit(1 if failed or not (corrected or not_images) else 0)
+    return done
 
 
-# ---------------------------------------------------------------- backends
-
-class Backend:
-    """run(batch N x 3 x H x W float32 in [0, 1]) -> corrected batch, clipped to [0, 1];
-    multiple: H and W must be multiples of it; fixed_size: (H, W) of a static-shape model, or None."""
-
-    def __init__(self, run, multiple, arch, fixed_size=None):
-        self.run, self.multiple, self.arch, self.fixed_size = run, multiple, arch, fixed_size
-
-
-def load_backend(model_path, conf=None):
-    if not os.path.isfile(model_path):
-        raise ValueError(f"model file not found: {model_path}")
-    if model_path.lower().endswith(".onnx"):
-        return load_onnx_backend(model_path, conf)
-    return load_torch_backend(model_path, conf)
-
-
-def load_onnx_backend(path, conf=None):
-    import onnxruntime as ort
-    session = ort.InferenceSession(path, providers=ort.get_available_providers())
-    meta = session.get_modelmeta().custom_metadata_map
-    if "arch" not in meta:
-        raise ValueError(f"{path} has no 'arch' metadata: export it with convert_2_onnx.py")
-    arch = json.loads(meta["arch"])
-    if conf is not None:
-        check_arch(conf, arch, path)
-    input_name = session.get_inputs()[0].name
-    shape = session.get_inputs()[0].shape
-    fixed = tuple(shape[2:]) if all(isinstance(s, int) for s in shape[2:]) else None
-    fixed_batch = shape[0] if isinstance(shape[0], int) else None
-
-    def run(batch):
-        if fixed_batch and len(batch) != fixed_batch:  # a static batch: run one slice at a time
-            return np.concatenate([run(batch[i:i + 1]) for i in range(len(batch))])
-        # No clip here: the exported graph ends in a clamp to [0, 1] (convert_2_onnx.export_onnx).
-        return session.run(None, {input_name: np.ascontiguousarray(batch, dtype=np.float32)})[0]
-    return Backend(run, int(meta["size_multiple"]), arch, fixed)
-
-
-def load_torch_backend(path, conf=None):
-    import torch
-
-    from model import load_generator
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    generator, arch = load_generator(path, conf, device)
-
-    def run(batch):
-        with torch.no_grad():
-            return generator(torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(device)).clamp(0, 1).cpu().numpy()
-    return Backend(run, generator.multiple, arch)
-
-
-# ---------------------------------------------------------------- correction
-
-def network_size(height, width, backend, conf):
-    """The size the network runs at, before padding to the multiple."""
-    if backend.fixed_size:
-        return backend.fixed_size
-    if not conf["use_orig_size"]:
-        return tuple(conf["image_size"])
-    return fit_long_side(height, width, conf["max_side"]) if conf["max_side"] else (height, width)
-
-
-def correct_batch(photos, backend, conf):
-    """Correct a list of float RGB photos (H x W x 3 in [0, 1]) that share a network size;
-    each result has its photo's exact size."""
-    sizes = [network_size(*p.shape[:2], backend, conf) for p in photos]
-    assert len(set(sizes)) == 1, "correct_batch needs photos with the same network size"
-    net_h, net_w = sizes[0]
-    small = [p if p.shape[:2] == (net_h, net_w) else resize(p, net_h, net_w) for p in photos]
-    m = backend.multiple
-    padded = np.stack([pad_bottom_right(s, -(-net_h // m) * m, -(-net_w // m) * m) for s in small]).transpose(0, 3, 1, 2)
-    if backend.fixed_size and padded.shape[2:] != tuple(backend.fixed_size):
-        raise ValueError(f"the model takes {backend.fixed_size} only; export it with dynamic_bhw for other sizes")
-    outputs = backend.run(padded).transpose(0, 2, 3, 1)[:, :net_h, :net_w]
-    results = []
-    for photo, low_in, low_out in zip(photos, small, outputs):
-        if photo.shape[:2] == (net_h, net_w):
-            results.append(np.ascontiguousarray(low_out))
-        elif conf["guided_upsampling"]:
-            results.append(guided_upsample(low_in, low_out, photo))
-        else:
-            results.append(np.clip(resize(low_out, *photo.shape[:2]), 0, 1))
-    return results
-
-
-def correct_image(rgb, backend, conf):
-    return correct_batch([rgb], backend, conf)[0]
-
-
-def guided_upsample(low_in, low_out, full_in, radius=None, eps=1e-3):
-    """Lift a low-resolution correction to full resolution: fit, in each (2r+1)^2 window of the
-    low-resolution pair, the affine colour map out = A @ in + b (least squares, ridge `eps`),
-    average the coefficients over windows, upsample them bilinearly and apply them to the
-    full-resolution input. Detail comes from the full-resolution input, the colour and tone
-    change from the network (the paper's bilateral guided upsampling, in guided-filter form).
-    The ridge pulls A towards the identity, not towards 0: where a window is too flat to tell
-    how the network scales detail, the input's detail is kept as it is rather than erased."""
-    h, w = low_in.shape[:2]
-    radius = radius or max(2, round(max(h, w) / 128))
-    box = lambda x: cv2.boxFilter(x, -1, (2 * radius + 1, 2 * radius + 1), borderType=cv2.BORDER_REFLECT)
-    low_in, low_out = low_in.astype(np.float32), low_out.astype(np.float32)
-    mean_in, mean_out = box(low_in), box(low_out)
-    cov_in = np.empty((h, w, 3, 3), np.float32)
-    cov_io = np.empty((h, w, 3, 3), np.float32)
-    for i in range(3):
-        for j in range(3):
-            if j >= i:
-                cov_in[..., i, j] = cov_in[..., j, i] = box(low_in[..., i] * low_in[..., j]) - mean_in[..., i] * mean_in[..., j]
-            cov_io[..., i, j] = box(low_in[..., i] * low_out[..., j]) - mean_in[..., i] * mean_out[..., j]
-    cov_in += eps * np.eye(3, dtype=np.float32)
-    cov_io += eps * np.eye(3, dtype=np.float32)
-    coef_a = np.linalg.solve(cov_in, cov_io)  # [..., i, c]: weight of input channel i in output c
-    coef_b = mean_out - np.einsum("hwi,hwic->hwc", mean_in, coef_a)
-    coef_a, coef_b = box(coef_a.reshape(h, w, 9)).reshape(h, w, 3, 3), box(coef_b)
-
-    return apply_affine_maps(coef_a, coef_b, full_in)
-
-
-def apply_affine_maps(coef_a, coef_b, full_in, strip_rows=64):
-    """out = A @ in + b at full resolution, with A and b bilinearly upsampled (as cv2.resize
-    would) strip by strip: each strip's coefficients come from a warpAffine of the small maps,
-    so a 24-megapixel photo never needs full-size coefficient maps and stays in cache."""
-    h, w = coef_b.shape[:2]
-    full_h, full_w = full_in.shape[:2]
-    sx, sy = w / full_w, h / full_h
-    maps = [np.ascontiguousarray(coef_a[:, :, i, :]) for i in range(3)] + [np.ascontiguousarray(coef_b)]
-    out = np.empty((full_h, full_w, 3), np.float32)
-    for top in range(0, full_h, strip_rows):
-        rows = min(strip_rows, full_h - top)
-        # dst (x, y) -> src ((x + 0.5) * sx - 0.5, (top + y + 0.5) * sy - 0.5): cv2.resize's bilinear grid.
-        matrix = np.float32([[sx, 0, 0.5 * sx - 0.5], [0, sy, (top + 0.5) * sy - 0.5]])
-        warp = lambda m: cv2.warpAffine(m, matrix, (full_w, rows), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                                        borderMode=cv2.BORDER_REPLICATE)
-        strip = full_in[top:top + rows]
-        acc = warp(maps[3])
-        for i in range(3):
-            gain = warp(maps[i])
-            gain *= strip[:, :, i:i + 1]
-            acc += gain
-        np.clip(acc, 0, 1, out=out[top:top + rows])
-    return out
+def correct_videos(paths, outputs, backend, correction, smoothing, crf, failed):
+    """Correct each video into an MP4 (video.correct_video), a progress bar in frames per video."""
+    import video  # PyAV: only the video path needs it
+    done = 0
+    for path in paths:
+        try:
+            frames = video.probe(path)[0]
+            with tqdm(total=frames or None, desc=os.path.basename(path), unit="frame") as bar:
+                video.correct_video(path, outputs[path], backend, correction["max_side"], correction["image_size"],
+                                    correction["ensemble"], correction["strength"], smoothing, crf, bar.update)
+            done += 1
+        except video.VideoReadError as e:
+            failed.append(str(e))
+    return done
 
 
 # ---------------------------------------------------------------- files
@@ -226,7 +129,7 @@ def output_paths(inputs, root, out_dir, fmt):
     return paths
 
 
-def read_batches(paths, batch_size, backend, conf, failed):
+def read_batches(paths, batch_size, backend, correction, failed):
     """Yield lists of decoded photos (dicts) that share a network size, at most batch_size each;
     unreadable files are appended to `failed` and left out."""
     batch = []
@@ -237,8 +140,8 @@ def read_batches(paths, batch_size, backend, conf, failed):
             failed.append(str(e))
             continue
         photo = {"path": path, "rgb": rgb, "alpha": alpha, "bit_depth": bit_depth}
-        if batch and (len(batch) == batch_size or network_size(*rgb.shape[:2], backend, conf)
-                      != network_size(*batch[0]["rgb"].shape[:2], backend, conf)):
+        size = lambda p: network_size(*p.shape[:2], backend, correction["max_side"], correction["image_size"])
+        if batch and (len(batch) == batch_size or size(rgb) != size(batch[0]["rgb"])):
             yield batch
             batch = []
         batch.append(photo)

@@ -1,7 +1,9 @@
 """Train the exposure-correction generator (and, from `begin_use_adv_loss_epoch`, its
 discriminator). One process: `python train.py`; several GPUs or CPU processes:
-`torchrun --nproc_per_node=N train.py`. Reads the `train` section of conf.json."""
-import csv
+`torchrun --nproc_per_node=N train.py`. Reads the `train` section of conf.json.
+
+Stages, top to bottom: the processes and device, the data, the models and optimisers, resuming
+from last.pth, the epochs (a training pass, validation, checkpoints and reports), a summary."""
 import math
 import os
 import random
@@ -9,8 +11,20 @@ import sys
 import time
 
 import numpy as np
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+from torch.utils.data.distributed import DistributedSampler
+from tqdm import tqdm
 
-from utils import argument_parser, fail, load_section
+import loss as losses
+from dataset import WorkingSizeBatches, build_dataset, collate, from_tensor
+from inference import guided_upsample
+from model import (Discriminator, arch_from_conf, build_generator, load_generator, parameter_count, read_checkpoint,
+                   save_checkpoint, size_multiple)
+from utils import (ConfError, argument_parser, atomic_write, check_size_multiple, fail, load_section, psnr, ssim, to_uint8,
+                   write_csv)
 
 
 def parse_args():
@@ -24,15 +38,13 @@ def parse_args():
 def main():
     args = parse_args()
     conf = load_section(args.conf, "train")
-    # Must be set before torch initialises CUDA.
+    if args.max_epochs_this_run < 0:
+        fail(f"--max-epochs-this-run must be 0 (no limit) or more, got {args.max_epochs_this_run}")
+    # Read by CUDA when it initialises (lazily, on first use), so setting it here is in time.
     os.environ.setdefault("CUDA_VISIBLE_DEVICES", conf["CUDA_VISIBLE_DEVICES"])
-    import torch
-    import torch.distributed as dist
-
     rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
-    local_rank = int(os.environ.get("LOCAL_RANK", 0))
     if torch.cuda.is_available():
-        device = torch.device("cuda", local_rank)
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
         torch.cuda.set_device(device)
     else:
         device = torch.device("cpu")
@@ -46,6 +58,159 @@ def main():
             dist.destroy_process_group()
 
 
+def train(conf, args, device, rank, world, log):
+    last_path = os.path.join(conf["model_save_dir"], "last.pth")
+    state = None
+    if conf["resume"] and not args.no_resume and os.path.isfile(last_path):
+        state = load_training_state(last_path, arch_from_conf(conf))
+        if state["epoch"] >= conf["epochs"]:  # said before minutes of photo loading
+            log(f"already trained {state['epoch']} of {conf['epochs']} epochs in {last_path}; nothing to do "
+                f"(raise 'epochs' to train on, or run with --no-resume to start afresh)")
+            return
+    seed_everything(conf["seed"])
+    train_set, valid_set = load_data(conf, world, log)
+    models = build_models(conf, device, state, log)
+    log(f"generator: {parameter_count(models['generator']) / 1e6:.2f} M parameters; {len(train_set)} training, "
+        f"{len(valid_set) if valid_set else 0} validation samples; {world} process(es) on {device}")
+    if state:
+        log(f"resumed from {last_path} after epoch {state['epoch']}")
+    start = state["epoch"] if state else 0
+    best_psnr, history = (state["best_psnr"], state["history"]) if state else (-float("inf"), [])
+    stop = conf["epochs"] if not args.max_epochs_this_run else min(conf["epochs"], start + args.max_epochs_this_run)
+    if valid_set is None:
+        log("no validation data (valid_data_dir and paired_valid_* are empty): best.pth is the last epoch")
+
+    sampler = DistributedSampler(train_set, world, rank, shuffle=True, seed=conf["seed"], drop_last=True)
+    batches = WorkingSizeBatches(sampler, conf["batch_size"], conf["working_sizes"], conf["working_size_weights"],
+                                 conf["seed"])
+    loader = DataLoader(train_set, batch_sampler=batches, num_workers=conf["num_workers"], collate_fn=collate,
+                        pin_memory=device.type == "cuda")
+    for epoch in range(start, stop):
+        started = time.time()
+        batches.set_epoch(epoch)
+        train_set.epoch = epoch
+        row, samples = train_one_epoch(models, loader, conf, epoch, device, rank, world, last_path)
+        if rank == 0:
+            val_psnr, val_ssim, val_samples = validate(models["generator"], valid_set, device, conf["batch_size"],
+                                                       conf["working_sizes"])
+            row.update(valid_psnr=round(val_psnr, 4), valid_ssim=round(val_ssim, 4),
+                       seconds=round(time.time() - started, 1))
+            history.append(row)
+            improved = valid_set is None or val_psnr > best_psnr
+            best_psnr = val_psnr if improved else best_psnr
+            save_epoch(conf, models, epoch + 1, best_psnr, history, improved, val_psnr, val_ssim)
+            write_reports(conf["model_save_dir"], history, val_samples or samples)
+            log(epoch_line(row, valid_set is not None, improved))
+        if world > 1:
+            dist.barrier()
+    log(summary(history, start, stop, conf["epochs"], conf["model_save_dir"], valid_set is not None))
+
+
+# ---------------------------------------------------------------- setup
+
+def seed_everything(seed):
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def load_data(conf, world, log):
+    """The training and validation sets (validation None when no folder is set); one-line errors."""
+    multiple = size_multiple(conf["laplacian_level_count"], conf["layer_count_of_every_unet"])
+    try:
+        if not conf["working_sizes"]:
+            check_size_multiple(*conf["image_size"], multiple, "[train] key 'image_size'")
+        for side in conf["working_sizes"]:
+            check_size_multiple(side, side, multiple, "[train] key 'working_sizes' entry")
+        train_set = build_dataset(conf, conf["train_data_dir"], conf["paired_train_input_dir"],
+                                  conf["paired_train_gt_dir"], True, multiple, log)
+        valid_set = build_dataset(conf, conf["valid_data_dir"], conf["paired_valid_input_dir"],
+                                  conf["paired_valid_gt_dir"], False, multiple, log)
+    except (FileNotFoundError, ValueError) as e:
+        fail(str(e))
+    if train_set is None:
+        fail("no training data: set train_data_dir and/or paired_train_input_dir + paired_train_gt_dir "
+             "(see the README's 'Data' section)")
+    if len(train_set) < conf["batch_size"] * world:
+        fail(f"only {len(train_set)} training photos for batch_size {conf['batch_size']} x {world} processes")
+    return train_set, valid_set
+
+
+def build_models(conf, device, state, log):
+    """Generator, discriminator, their optimisers (and DDP wrappers), from `state` when resuming."""
+    arch = arch_from_conf(conf)
+    generator = build_generator(arch).to(device)
+    if conf["init_generator_from"] and state is None:
+        try:
+            generator.load_state_dict(load_generator(conf["init_generator_from"], conf)[0].state_dict())
+        except (ConfError, ValueError) as e:
+            fail(str(e))
+    discriminator = Discriminator(conf["discriminator_image_size"]).to(device)
+    opt_g = torch.optim.Adam(generator.parameters(), lr=conf["init_lr"], weight_decay=conf["weight_decay"])
+    opt_d = torch.optim.Adam(discriminator.parameters(), lr=conf["discriminator_init_lr"],
+                             weight_decay=conf["discriminator_weight_decay"])
+    if state:
+        generator.load_state_dict(state["generator"])
+        discriminator.load_state_dict(state["discriminator"])
+        opt_g.load_state_dict(state["optimizer_g"])
+        opt_d.load_state_dict(state["optimizer_d"])
+        set_rng_states(state["rng"])
+    distributed = dist.is_available() and dist.is_initialized()
+    return {"arch": arch, "generator": generator, "discriminator": discriminator, "opt_g": opt_g, "opt_d": opt_d,
+            "generator_ddp": DistributedDataParallel(generator) if distributed else generator,
+            "discriminator_ddp": DistributedDataParallel(discriminator) if distributed else discriminator}
+
+
+# ---------------------------------------------------------------- last.pth (format: model.py)
+
+def load_training_state(path, arch):
+    try:
+        state = read_checkpoint(path)
+    except ValueError as e:
+        fail(f"{e}: remove it, change model_save_dir or run with --no-resume")
+    if state["arch"] != arch:
+        fail(f"{path} was trained with architecture {state['arch']}, the conf asks for {arch}: "
+             f"change model_save_dir or run with --no-resume")
+    if "optimizer_g" not in state:
+        fail(f"{path} holds weights only (no optimiser state to resume): use it as init_generator_from instead")
+    return state
+
+
+def rng_states():
+    """Every RNG's state in types that torch.load(weights_only=True) accepts (no numpy objects)."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    states = {"python": random.getstate(), "torch": torch.get_rng_state(),
+              "numpy": [name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)]}
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def set_rng_states(states):
+    random.setstate(states["python"])
+    name, keys, pos, has_gauss, cached = states["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(states["torch"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+def save_epoch(conf, models, epoch, best_psnr, history, improved, val_psnr, val_ssim):
+    """last.pth every epoch (everything to resume); best.pth when validation improved."""
+    generator_state = models["generator"].state_dict()
+    if improved:
+        save_checkpoint(os.path.join(conf["model_save_dir"], "best.pth"),
+                        {"arch": models["arch"], "generator": generator_state, "epoch": epoch,
+                         "valid_psnr": val_psnr, "valid_ssim": val_ssim})
+    save_checkpoint(os.path.join(conf["model_save_dir"], "last.pth"),
+                    {"arch": models["arch"], "generator": generator_state,
+                     "discriminator": models["discriminator"].state_dict(),
+                     "optimizer_g": models["opt_g"].state_dict(), "optimizer_d": models["opt_d"].state_dict(),
+                     "epoch": epoch, "best_psnr": best_psnr, "history": history, "rng": rng_states(), "conf": conf})
+
+
+# ---------------------------------------------------------------- one epoch
+
 def lr_at(epoch, epochs, init_lr, final_lr):
     """Cosine from init_lr (first epoch) down to final_lr (last epoch); never climbs back."""
     if epochs <= 1:
@@ -53,219 +218,164 @@ def lr_at(epoch, epochs, init_lr, final_lr):
     return final_lr + (init_lr - final_lr) * 0.5 * (1 + math.cos(math.pi * epoch / (epochs - 1)))
 
 
-def seed_everything(seed):
-    import torch
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def rng_states():
-    import torch
-    states = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        states["cuda"] = torch.cuda.get_rng_state_all()
-    return states
-
-
-def set_rng_states(states):
-    import torch
-    random.setstate(states["python"])
-    np.random.set_state(states["numpy"])
-    torch.set_rng_state(states["torch"])
-    if "cuda" in states and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(states["cuda"])
-
-
-def train(conf, args, device, rank, world, log):
-    import torch
-    import torch.distributed as dist
-    from torch.nn.parallel import DistributedDataParallel
-    from torch.utils.data import DataLoader
-    from torch.utils.data.distributed import DistributedSampler
-    from tqdm import tqdm
-
-    import loss as losses
-    from dataset import build_dataset
-    from model import Discriminator, arch_from_conf, build_generator, load_generator, parameter_count, save_checkpoint
-
-    seed_everything(conf["seed"])
-    try:
-        train_set = build_dataset(conf, conf["train_data_dir"], conf["paired_train_input_dir"], conf["paired_train_gt_dir"], True, log)
-        valid_set = build_dataset(conf, conf["valid_data_dir"], conf["paired_valid_input_dir"], conf["paired_valid_gt_dir"], False, log)
-    except (FileNotFoundError, ValueError) as e:
-        fail(str(e))
-    if train_set is None:
-        fail("no training data: set train_data_dir and/or paired_train_input_dir + paired_train_gt_dir")
-    if len(train_set) < conf["batch_size"] * world:
-        fail(f"only {len(train_set)} training photos for batch_size {conf['batch_size']} x {world} processes")
-
-    arch = arch_from_conf(conf)
-    generator = build_generator(arch).to(device)
-    if conf["init_generator_from"]:
-        generator.load_state_dict(load_generator(conf["init_generator_from"], conf)[0].state_dict())
-    discriminator = Discriminator(conf["discriminator_image_size"]).to(device)
-    h, w = conf["image_size"]
-    if h % generator.multiple or w % generator.multiple:
-        fail(f"[train] key 'image_size' {conf['image_size']}: H and W must be multiples of {generator.multiple} for this architecture")
-    log(f"generator: {parameter_count(generator) / 1e6:.2f} M parameters; {len(train_set)} training, "
-        f"{len(valid_set) if valid_set else 0} validation samples; {world} process(es) on {device}")
-    opt_g = torch.optim.Adam(generator.parameters(), lr=conf["init_lr"], weight_decay=conf["weight_decay"])
-    opt_d = torch.optim.Adam(discriminator.parameters(), lr=conf["discriminator_init_lr"], weight_decay=conf["discriminator_weight_decay"])
-
-    save_dir = conf["model_save_dir"]
-    last_path, best_path = os.path.join(save_dir, "last.pth"), os.path.join(save_dir, "best.pth")
-    start_epoch, best_psnr, history = 0, -float("inf"), []
-    if conf["resume"] and not args.no_resume and os.path.isfile(last_path):
-        state = torch.load(last_path, map_location="cpu", weights_only=False)
-        if state["arch"] != arch:
-            fail(f"{last_path} was trained with architecture {state['arch']}, the conf asks for {arch}: "
-                 f"change model_save_dir or run with --no-resume")
-        generator.load_state_dict(state["generator"])
-        discriminator.load_state_dict(state["discriminator"])
-        opt_g.load_state_dict(state["optimizer_g"])
-        opt_d.load_state_dict(state["optimizer_d"])
-        start_epoch, best_psnr, history = state["epoch"], state["best_psnr"], state["history"]
-        set_rng_states(state["rng"])
-        log(f"resumed from {last_path} after epoch {start_epoch}")
-    if start_epoch >= conf["epochs"]:
-        log(f"already trained {start_epoch} of {conf['epochs']} epochs; nothing to do")
-        return
-
+def train_one_epoch(models, loader, conf, epoch, device, rank, world, last_path):
+    """One pass over the training set; returns the history row (learning rates, mean losses) and a
+    few (input, output, target) triples from the last batch for samples.png."""
+    adversarial = epoch + 1 >= conf["begin_use_adv_loss_epoch"] and conf["adversarial_loss_weight"] > 0
+    lr_g = lr_at(epoch, conf["epochs"], conf["init_lr"], conf["final_lr"])
+    lr_d = lr_at(epoch, conf["epochs"], conf["discriminator_init_lr"], conf["discriminator_final_lr"])
+    for opt, lr in ((models["opt_g"], lr_g), (models["opt_d"], lr_d)):
+        for group in opt.param_groups:
+            group["lr"] = lr
+    models["generator"].train()
+    sums, steps = dict.fromkeys(("loss", "rec", "pyr", "lift", "ssim", "adv", "d"), 0.0), 0
+    shown = ("loss", "rec", "pyr", "lift", "ssim") + (("adv", "d") if adversarial else ())
+    bar = tqdm(loader, desc=f"epoch {epoch + 1}/{conf['epochs']}", disable=rank != 0, file=sys.stdout)
+    for batch in bar:
+        terms, output = train_step(models, batch, conf, adversarial, device)
+        if not torch.isfinite(terms["loss"]):
+            fail(f"loss became {terms['loss'].item()} at epoch {epoch + 1}, step {steps + 1}; stopping. The last "
+                 f"good checkpoint is {last_path}: lower init_lr or check the data", code=1)
+        steps += 1
+        for key, value in terms.items():
+            sums[key] += value.item()
+        bar.set_postfix({k: f"{v / steps:.4f}" for k, v in sums.items() if k in shown})
+    means = {k: v / max(steps, 1) for k, v in sums.items()}
     if world > 1:
-        generator_ddp = DistributedDataParallel(generator)
-        discriminator_ddp = DistributedDataParallel(discriminator)
-    else:
-        generator_ddp, discriminator_ddp = generator, discriminator
-    sampler = DistributedSampler(train_set, world, rank, shuffle=True, seed=conf["seed"], drop_last=True)
-    loader = DataLoader(train_set, batch_size=conf["batch_size"], sampler=sampler, num_workers=conf["num_workers"],
-                        drop_last=True, pin_memory=device.type == "cuda")
-    use_amp = device.type == "cuda"
-
-    stop_epoch = conf["epochs"] if not args.max_epochs_this_run else min(conf["epochs"], start_epoch + args.max_epochs_this_run)
-    for epoch in range(start_epoch, stop_epoch):
-        epoch_number, started = epoch + 1, time.time()
-        adversarial = epoch_number >= conf["begin_use_adv_loss_epoch"] and conf["adversarial_loss_weight"] > 0
-        lr_g = lr_at(epoch, conf["epochs"], conf["init_lr"], conf["final_lr"])
-        lr_d = lr_at(epoch, conf["epochs"], conf["discriminator_init_lr"], conf["discriminator_final_lr"])
-        for group in opt_g.param_groups:
-            group["lr"] = lr_g
-        for group in opt_d.param_groups:
-            group["lr"] = lr_d
-        sampler.set_epoch(epoch)
-        train_set.epoch = epoch
-        generator.train()
-        sums = {"loss": 0.0, "rec": 0.0, "pyr": 0.0, "adv": 0.0, "d": 0.0}
-        steps = 0
-        bar = tqdm(loader, desc=f"epoch {epoch_number}/{conf['epochs']}", disable=rank != 0, leave=True, file=sys.stdout)
-        for inputs, targets in bar:
-            inputs, targets = inputs.to(device, non_blocking=True), targets.to(device, non_blocking=True)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                levels = generator_ddp(inputs, return_levels=True)
-                output = levels[-1]
-                rec = losses.reconstruction_loss(output.float(), targets)
-                pyr = losses.pyramid_loss([l.float() for l in levels], targets)
-                total = conf["reconstruction_loss_weight"] * rec + conf["pyramid_loss_weight"] * pyr
-                adv = torch.zeros((), device=device)
-                if adversarial:
-                    # The plain module, not the DDP wrapper: D takes its synchronised step below.
-                    fake_logits = discriminator(losses.resize_for_discriminator(output, conf["discriminator_image_size"]))
-                    adv = losses.generator_adversarial_loss(fake_logits.float())
-                    total = total + conf["adversarial_loss_weight"] * adv
-            if not torch.isfinite(total):
-                fail(f"loss became {total.item()} at epoch {epoch_number}, step {steps + 1}; stopping. The last good "
-                     f"checkpoint is {last_path}: lower init_lr or check the data", code=1)
-            opt_g.zero_grad(set_to_none=True)
-            total.backward()
-            opt_g.step()
-            d_loss = torch.zeros(())
-            if adversarial:
-                # D's own step, on G's output detached: G has already taken its step above.
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                    both = torch.cat([targets, output.detach().to(targets.dtype)])
-                    logits = discriminator_ddp(losses.resize_for_discriminator(both, conf["discriminator_image_size"])).float()
-                    d_loss = losses.discriminator_loss(logits[:len(targets)], logits[len(targets):])
-                opt_d.zero_grad(set_to_none=True)
-                d_loss.backward()
-                opt_d.step()
-            steps += 1
-            for key, value in (("loss", total), ("rec", rec), ("pyr", pyr), ("adv", adv), ("d", d_loss)):
-                sums[key] += value.item()
-            bar.set_postfix({k: f"{v / steps:.4f}" for k, v in sums.items() if k in ("loss", "rec", "pyr") or adversarial})
-        means = {k: v / max(steps, 1) for k, v in sums.items()}
-        if world > 1:
-            reduced = torch.tensor([means[k] for k in sums], device=device)
-            dist.all_reduce(reduced)
-            means = dict(zip(sums, (reduced / world).tolist()))
-
-        if rank == 0:
-            val_psnr, val_ssim, samples = validate(generator, valid_set, device, conf["batch_size"])
-            row = {"epoch": epoch_number, "lr": lr_g, "d_lr": lr_d, "adversarial": int(adversarial),
-                   **{f"train_{k}": round(v, 6) for k, v in means.items()},
-                   "valid_psnr": round(val_psnr, 4), "valid_ssim": round(val_ssim, 4), "seconds": round(time.time() - started, 1)}
-            history.append(row)
-            improved = val_psnr > best_psnr or valid_set is None
-            best_psnr = max(best_psnr, val_psnr)
-            state = {"arch": arch, "generator": generator.state_dict(), "discriminator": discriminator.state_dict(),
-                     "optimizer_g": opt_g.state_dict(), "optimizer_d": opt_d.state_dict(), "epoch": epoch_number,
-                     "best_psnr": best_psnr, "history": history, "rng": rng_states(), "conf": conf}
-            if improved:
-                save_checkpoint(best_path, {"arch": arch, "generator": generator.state_dict(), "epoch": epoch_number,
-                                            "valid_psnr": val_psnr, "valid_ssim": val_ssim})
-            save_checkpoint(last_path, state)
-            write_reports(save_dir, history, samples)
-            log(f"epoch {epoch_number}: loss {means['loss']:.4f}  valid PSNR {val_psnr:.3f} dB  SSIM {val_ssim:.4f}"
-                f"{'  (best)' if improved else ''}  {row['seconds']} s")
-        if world > 1:
-            dist.barrier()
+        reduced = torch.tensor([means[k] for k in sums], device=device)
+        dist.all_reduce(reduced)
+        means = dict(zip(sums, (reduced / world).tolist()))
+    samples = [tuple(to_uint8(from_tensor(t[i].detach().float().clamp(0, 1).cpu())) for t in (batch[0], output, batch[1]))
+               for i in range(min(4, len(output)))]
+    row = {"epoch": epoch + 1, "lr": lr_g, "d_lr": lr_d, "adversarial": int(adversarial),
+           **{f"train_{k}": round(v, 6) for k, v in means.items()}}
+    return row, samples
 
 
-def validate(generator, valid_set, device, batch_size):
+def train_step(models, batch, conf, adversarial, device):
+    """One generator step (and, with the adversarial term, one discriminator step)."""
+    inputs, targets, full_inputs, full_targets, valid = batch
+    inputs, targets = inputs.to(device, non_blocking=True), targets.to(device, non_blocking=True)
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        levels = models["generator_ddp"](inputs, return_levels=True)
+        output = levels[-1].float()
+        terms = {"rec": losses.reconstruction_loss(output, targets),
+                 "pyr": losses.pyramid_loss([level.float() for level in levels], targets)}
+        terms["lift"], terms["ssim"] = shipped_losses(output, inputs, targets, full_inputs, full_targets, valid,
+                                                      conf["guided_loss_weight"] > 0, conf["ssim_loss_weight"] > 0)
+        terms["adv"] = torch.zeros((), device=device)
+        if adversarial:  # the plain module, not the DDP wrapper: D takes its synchronised step below
+            fake = losses.resize_for_discriminator(output, conf["discriminator_image_size"])
+            terms["adv"] = losses.generator_adversarial_loss(models["discriminator"](fake).float())
+    terms["loss"] = (conf["reconstruction_loss_weight"] * terms["rec"] + conf["pyramid_loss_weight"] * terms["pyr"]
+                     + conf["guided_loss_weight"] * terms["lift"] + conf["ssim_loss_weight"] * terms["ssim"]
+                     + conf["adversarial_loss_weight"] * terms["adv"])
+    if not torch.isfinite(terms["loss"]):
+        return terms, output
+    models["opt_g"].zero_grad(set_to_none=True)
+    terms["loss"].backward()
+    models["opt_g"].step()
+    terms["d"] = torch.zeros(())
+    if adversarial:  # D's own step, on G's output detached: G has already taken its step above
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            both = torch.cat([targets, output.detach().to(targets.dtype)])
+            logits = models["discriminator_ddp"](losses.resize_for_discriminator(both, conf["discriminator_image_size"]))
+            terms["d"] = losses.discriminator_loss(logits[:len(targets)].float(), logits[len(targets):].float())
+        models["opt_d"].zero_grad(set_to_none=True)
+        terms["d"].backward()
+        models["opt_d"].step()
+    return terms, output
+
+
+def shipped_losses(output, inputs, targets, full_inputs, full_targets, valid, use_lift, use_ssim):
+    """The losses on what prediction ships: L1 between the output lifted by guided upsampling
+    (loss.guided_lift) to the larger photo the item carries and that photo's target, and 1 - SSIM
+    on the same pair. Where there is no larger photo (crops, or a working size at the stored
+    size), the output itself within the photo (`valid`) is used."""
+    zero = torch.zeros((), device=output.device)
+    lift, ssim_term = zero, zero
+    if not (use_lift or use_ssim):
+        return lift, ssim_term
+    for i, (h, w) in enumerate(valid):
+        out, target = output[i, :, :h, :w], targets[i, :, :h, :w]
+        if full_inputs[i] is not None and tuple(full_inputs[i].shape[1:]) != (h, w):
+            target = full_targets[i].to(output.device)
+            out = losses.guided_lift(inputs[i, :, :h, :w], out, full_inputs[i].to(output.device))
+        lift = lift + losses.reconstruction_loss(out, target) if use_lift else lift
+        ssim_term = ssim_term + losses.ssim_loss(out, target) if use_ssim else ssim_term
+    return lift / len(valid), ssim_term / len(valid)
+
+
+# ---------------------------------------------------------------- validation and reports
+
+def validate(generator, valid_set, device, batch_size, working_sizes):
     """Mean PSNR/SSIM (8-bit, utils.psnr/ssim) over the deterministic validation set, and the
-    first few (input, output, target) triples for the picture grid."""
-    import torch
-    from torch.utils.data import DataLoader
-
-    from utils import psnr, ssim, to_uint8
+    first few (input, output, target) triples for the picture grid. With working sizes: each photo
+    whole at each working size, one at a time as predict.py runs it, lifted by guided upsampling
+    to twice that size, against the target there; PSNR averaged over all sizes, SSIM (slow) at
+    the first size only."""
     if valid_set is None:
         return float("nan"), float("nan"), []
     generator.eval()
-    scores, samples = [], []
+    keys = [[(i, s)] for s in working_sizes for i in range(len(valid_set))] if working_sizes else None
+    loader = DataLoader(valid_set, batch_sampler=keys, collate_fn=collate) if keys else \
+        DataLoader(valid_set, batch_size=batch_size, collate_fn=collate)
+    psnrs, ssims, samples = [], [], []
     with torch.no_grad():
-        for inputs, targets in DataLoader(valid_set, batch_size=batch_size):
+        for inputs, targets, full_inputs, full_targets, valid in tqdm(loader, desc="validating", leave=False,
+                                                                      file=sys.stdout):
             outputs = generator(inputs.to(device)).float().clamp(0, 1).cpu()
-            for triple in zip(inputs, outputs, targets):
-                a, b, c = (to_uint8(t.permute(1, 2, 0).numpy()) for t in triple)
-                scores.append((psnr(b, c), ssim(b, c)))
+            for i, (h, w) in enumerate(valid):
+                low_in, out, target = (from_tensor(t[i, :, :h, :w]) for t in (inputs, outputs, targets))
+                if full_inputs[i] is not None and tuple(full_inputs[i].shape[1:]) != (h, w):
+                    out = guided_upsample(low_in, out, from_tensor(full_inputs[i]))
+                    target = from_tensor(full_targets[i])
+                out, target = to_uint8(out), to_uint8(target)
+                psnrs.append(psnr(out, target))
+                if not keys or len(ssims) < len(valid_set):
+                    ssims.append(ssim(out, target))
                 if len(samples) < 4:
-                    samples.append((a, b, c))
+                    samples.append((to_uint8(low_in), out, target))
     generator.train()
-    return float(np.mean([s[0] for s in scores])), float(np.mean([s[1] for s in scores])), samples
+    return float(np.mean(psnrs)), float(np.mean(ssims)), samples
+
+
+def epoch_line(row, validated, improved):
+    scores = (f"valid PSNR {row['valid_psnr']:.3f} dB  SSIM {row['valid_ssim']:.4f}{'  (best)' if improved else ''}"
+              if validated else "no validation")
+    return f"epoch {row['epoch']}: loss {row['train_loss']:.4f}  {scores}  {row['seconds']} s"
+
+
+def summary(history, start, stop, epochs, save_dir, validated):
+    """The closing lines: what ran, the best epoch, where the files are, how to go on."""
+    lines = [f"trained epochs {start + 1}-{stop} of {epochs} this run" if stop > start else "no epoch ran"]
+    if validated and history:
+        best = max(history, key=lambda r: r["valid_psnr"])
+        lines.append(f"best epoch {best['epoch']}: valid PSNR {best['valid_psnr']:.3f} dB, SSIM {best['valid_ssim']:.4f}")
+    lines.append(f"files in {save_dir}: best.pth, last.pth, history.csv, curves.png, samples.png")
+    if stop < epochs:
+        lines.append(f"stopped at epoch {stop} of {epochs} (--max-epochs-this-run); run the same command again to "
+                     f"continue from last.pth")
+    return "\n".join(lines)
 
 
 def write_reports(save_dir, history, samples):
-    """history.csv (one row per epoch), curves.png, and samples.png (validation input / output /
-    target), each rewritten whole so a resumed run continues them."""
+    """history.csv (one row per epoch), curves.png, and samples.png (input / output / target, from
+    validation, or from the last training batch without validation), each rewritten whole."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    tmp = os.path.join(save_dir, "history.csv.tmp")
-    with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(history[0]))
-        writer.writeheader()
-        writer.writerows(history)
-    os.replace(tmp, os.path.join(save_dir, "history.csv"))
-
+    write_csv(os.path.join(save_dir, "history.csv"), history)
     epochs = [r["epoch"] for r in history]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
-    for key in ("train_loss", "train_rec", "train_pyr"):
+    for key in ("train_loss", "train_rec", "train_pyr", "train_lift", "train_ssim"):
         ax1.plot(epochs, [r[key] for r in history], label=key)
     ax1.set_xlabel("epoch"), ax1.set_title("training losses"), ax1.legend()
     ax2.plot(epochs, [r["valid_psnr"] for r in history], "o-")
     ax2.set_xlabel("epoch"), ax2.set_ylabel("dB"), ax2.set_title("validation PSNR")
     fig.tight_layout()
-    fig.savefig(os.path.join(save_dir, "curves.png"), dpi=80)
+    atomic_write(os.path.join(save_dir, "curves.png"), lambda tmp: fig.savefig(tmp, dpi=80))
     plt.close(fig)
     if samples:
         fig, axes = plt.subplots(len(samples), 3, figsize=(9, 3 * len(samples)), squeeze=False)
@@ -273,7 +383,7 @@ def write_reports(save_dir, history, samples):
             for ax, image, title in zip(row, triple, ("input", "output", "target")):
                 ax.imshow(image), ax.set_title(title), ax.axis("off")
         fig.tight_layout()
-        fig.savefig(os.path.join(save_dir, "samples.png"), dpi=70)
+        atomic_write(os.path.join(save_dir, "samples.png"), lambda tmp: fig.savefig(tmp, dpi=70))
         plt.close(fig)
 
 

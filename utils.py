@@ -1,6 +1,7 @@
 """Shared helpers with no torch dependency (predict.py's ONNX path imports this and no torch):
 conf loading and validation, image listing / reading / writing, metrics."""
 import argparse
+import csv
 import json
 import os
 import re
@@ -11,6 +12,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".avi", ".webm")
 ARCH_KEYS = ("laplacian_level_count", "layer_count_of_every_unet",
              "first_layer_out_channels_of_every_unet", "use_iaff", "iaff_r", "use_psa")
 
@@ -38,12 +40,16 @@ SCHEMA = {
         "ev_synthesis_fraction": "unit", "ev_range": "range",
         "CUDA_VISIBLE_DEVICES": "str", "num_workers": "int", "seed": "int",
         "model_save_dir": "str", "resume": "bool", "init_generator_from": "file_or_empty",
+        "working_sizes": "sizes", "working_size_weights": "weights", "identity_fraction": "unit",
+        "guided_loss_weight": "number", "ssim_loss_weight": "number",
         **_ARCH_SCHEMA,
     },
     "predict": {
         "img_pth": "path", "image_size": "size", "use_orig_size": "bool", "max_side": "int",
         "guided_upsampling": "bool", "result_output_dir": "str", "output_format": "format",
-        "pretrained_model": "file", "show_result": "bool", **_ARCH_SCHEMA,
+        "pretrained_model": "file", "show_result": "bool", "self_ensemble": "bool", "strength": "strength",
+        "temporal_smoothing": "smoothing", "video_crf": "crf",
+        **_ARCH_SCHEMA,
     },
     "convert_to_onnx": {
         "pth_file_path": "file", "dummy_input_image_size": "nchw", "onnx_output_path": "str",
@@ -57,9 +63,14 @@ SCHEMA = {
     },
     "evaluate": {
         "model": "file_or_empty", "data_dir": "dir", "predictions_dir": "dir_or_empty",
-        "report_dir": "str", "max_side": "int", "guided_upsampling": "bool",
+        "report_dir": "str", "max_side": "int", "guided_upsampling": "bool", "self_ensemble": "bool",
+        "strength": "strength",
     },
 }
+
+
+DATA_KEYS = ("train_data_dir", "valid_data_dir", "paired_train_input_dir", "paired_train_gt_dir",
+             "paired_valid_input_dir", "paired_valid_gt_dir", "data_dir")
 
 
 class ConfError(ValueError):
@@ -76,6 +87,13 @@ def _check_value(kind, value, level_count):
         "number": (lambda v: is_num(v) and v >= 0, "a non-negative number"),
         "unit": (lambda v: is_num(v) and 0 <= v <= 1, "a number in [0, 1]"),
         "hue": (lambda v: is_num(v) and 0 <= v <= 0.5, "a number in [0, 0.5]"),
+        "strength": (lambda v: is_num(v) and 0 <= v <= 2, "a number in [0, 2]"),
+        "smoothing": (lambda v: is_num(v) and 0 <= v < 1, "a number in [0, 1)"),
+        "crf": (lambda v: is_int(v) and 0 <= v <= 51, "an integer in [0, 51] (H.264 quality: lower is better)"),
+        "sizes": (lambda v: isinstance(v, list) and all(is_int(x) and x > 0 for x in v),
+                  "a list of positive integers (long sides in pixels), or []"),
+        "weights": (lambda v: isinstance(v, list) and all(is_num(x) and x >= 0 for x in v)
+                    and (not v or sum(v) > 0), "a list of non-negative numbers, one per working size"),
         "bool": (lambda v: isinstance(v, bool), "true or false"),
         "str": (lambda v: isinstance(v, str), "a string"),
         "size": (lambda v: isinstance(v, list) and len(v) == 2 and all(is_int(x) and x > 0 for x in v),
@@ -112,7 +130,10 @@ def validate_section(conf, section):
     for key, kind in schema.items():
         expected = _check_value(kind, values[key], level_count)
         if expected is not None:
-            raise ConfError(f"[{section}] key '{key}' must be {expected}, got {values[key]!r}")
+            hint = " (where to get the data: the README's 'Data' section)" if key in DATA_KEYS else ""
+            raise ConfError(f"[{section}] key '{key}' must be {expected}, got {values[key]!r}{hint}")
+    if len(values.get("working_sizes", [])) != len(values.get("working_size_weights", [])):
+        raise ConfError(f"[{section}] keys 'working_sizes' and 'working_size_weights' must have the same length")
     return values
 
 
@@ -132,6 +153,13 @@ def load_section(path, section):
         fail(f"{path} is not valid JSON: {e}")
     except ConfError as e:
         fail(f"{path}: {e}")
+
+
+def correction_settings(section):
+    """inference.correct_batch's keyword arguments from a `predict` or `evaluate` section."""
+    return {"max_side": section["max_side"], "guided": section["guided_upsampling"], "ensemble": section["self_ensemble"],
+            "image_size": None if section.get("use_orig_size", True) else section["image_size"],
+            "strength": section["strength"]}
 
 
 def argument_parser(doc, section):
@@ -256,11 +284,41 @@ def write_image(path, rgb, alpha=None, bit_depth=8):
     params = {".png": [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_SUB,
                        cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_HUFFMAN_ONLY],
               ".jpg": [cv2.IMWRITE_JPEG_QUALITY, 95], ".jpeg": [cv2.IMWRITE_JPEG_QUALITY, 95]}.get(ext, [])
+
+    def write(tmp):
+        if not cv2.imwrite(tmp, data, params):
+            raise OSError(f"could not write {path}")
+    atomic_write(path, write)
+
+
+def atomic_write(path, write):
+    """Create `path` by `write(temporary path)` in the same folder, then rename: a kill at any moment
+    leaves the old file whole (the one home of write-to-temp-then-rename). The temporary name
+    keeps the extension, by which encoders choose the format."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}{ext}"
-    if not cv2.imwrite(tmp, data, params):
-        raise OSError(f"could not write {path}")
-    os.replace(tmp, path)
+    tmp = f"{path}.tmp{os.getpid()}{os.path.splitext(path)[1]}"
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def write_json(path, data):
+    def write(tmp):
+        with open(tmp, "w") as f:
+            json.dump(data, f, indent=2)
+    atomic_write(path, write)
+
+
+def write_csv(path, rows):
+    def write(tmp):
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+    atomic_write(path, write)
 
 
 def to_uint8(rgb):
@@ -281,6 +339,14 @@ def pad_bottom_right(image, height, width):
         return image
     mode = "reflect" if min(h, w) > 1 else "edge"
     return np.pad(image, ((0, max(0, height - h)), (0, max(0, width - w)), (0, 0)), mode=mode)
+
+
+def check_size_multiple(height, width, multiple, what="image size"):
+    """The one size check: the network needs H and W that are positive multiples of `multiple`
+    (ValueError naming `what` otherwise)."""
+    if height <= 0 or width <= 0 or height % multiple or width % multiple:
+        raise ValueError(f"{what} {height}x{width}: H and W must be multiples of {multiple} for this architecture "
+                         f"(pad or resize to multiples of {multiple})")
 
 
 def fit_long_side(height, width, max_side):

@@ -1,0 +1,218 @@
+"""Running a trained generator on photos, shared by predict, evaluate, convert_2_rknn and benchmark.
+
+The backends (PyTorch for .pth, ONNX Runtime for .onnx), the working-size rule, self-ensemble,
+guided upsampling (the one home of its formula: training lifts its outputs with the same
+`fit_affine_maps`) and the correction strength. No torch at import time: the ONNX path runs
+without it.
+"""
+import json
+import os
+
+import cv2
+import numpy as np
+
+from utils import check_arch, fit_long_side, pad_bottom_right, resize
+
+
+# ---------------------------------------------------------------- backends
+
+class Backend:
+    """run(batch N x 3 x H x W float32 in [0, 1]) -> corrected batch, clipped to [0, 1];
+    multiple: H and W must be multiples of it; fixed_size: (H, W) of a static-shape model, or None."""
+
+    def __init__(self, run, multiple, arch, fixed_size=None):
+        self.run, self.multiple, self.arch, self.fixed_size = run, multiple, arch, fixed_size
+
+
+def load_backend(model_path, arch_conf=None):
+    """A .onnx runs in ONNX Runtime, anything else is a checkpoint for PyTorch. `arch_conf`: a conf
+    section whose architecture keys must agree with the model's (utils.ConfError if not)."""
+    if not os.path.isfile(model_path):
+        raise ValueError(f"model file not found: {model_path}")
+    if model_path.lower().endswith(".onnx"):
+        return load_onnx_backend(model_path, arch_conf)
+    return load_torch_backend(model_path, arch_conf)
+
+
+def load_onnx_backend(path, arch_conf=None):
+    import onnxruntime as ort
+    try:
+        session = ort.InferenceSession(path, providers=ort.get_available_providers())
+    except Exception as e:  # onnxruntime raises its own exception types for a bad file
+        raise ValueError(f"{path} is not a readable ONNX model ({str(e).splitlines()[0][:120]})") from None
+    meta = session.get_modelmeta().custom_metadata_map
+    if "arch" not in meta:
+        raise ValueError(f"{path} has no 'arch' metadata: export it with convert_2_onnx.py")
+    arch = json.loads(meta["arch"])
+    if arch_conf is not None:
+        check_arch(arch_conf, arch, path)
+    input_name = session.get_inputs()[0].name
+    shape = session.get_inputs()[0].shape
+    fixed = tuple(shape[2:]) if all(isinstance(s, int) for s in shape[2:]) else None
+    fixed_batch = shape[0] if isinstance(shape[0], int) else None
+
+    def run(batch):
+        if fixed_batch and len(batch) != fixed_batch:  # a static batch: run one slice at a time
+            return np.concatenate([run(batch[i:i + 1]) for i in range(len(batch))])
+        # No clip here: the exported graph ends in a clamp to [0, 1] (convert_2_onnx.export_onnx).
+        return session.run(None, {input_name: np.ascontiguousarray(batch, dtype=np.float32)})[0]
+    return Backend(run, int(meta["size_multiple"]), arch, fixed)
+
+
+def load_torch_backend(path, arch_conf=None):
+    import torch
+
+    from model import load_generator
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    generator, arch = load_generator(path, arch_conf, device)
+
+    def run(batch):
+        with torch.no_grad():
+            x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(device)
+            return generator(x).clamp(0, 1).cpu().numpy()
+    return Backend(run, generator.multiple, arch)
+
+
+# ---------------------------------------------------------------- correction
+
+def network_size(height, width, backend, max_side, image_size=None):
+    """The size the network runs at, before padding to the multiple: a static model's own size,
+    else `image_size` when given, else the photo shrunk to `max_side` on its long side (0: never)."""
+    if backend.fixed_size:
+        return tuple(backend.fixed_size)
+    if image_size:
+        return tuple(image_size)
+    return fit_long_side(height, width, max_side) if max_side else (height, width)
+
+
+def run_network(batch, backend, ensemble=False):
+    """The backend on an N x 3 x H x W batch; with `ensemble`, the mean over the four flips (none,
+    horizontal, vertical, both), each flipped back: a cheap self-ensemble at a small working size."""
+    if not ensemble:
+        return backend.run(batch)
+    total = backend.run(batch)
+    for axes in ((3,), (2,), (2, 3)):
+        total += np.flip(backend.run(np.ascontiguousarray(np.flip(batch, axes))), axes)
+    return total / 4
+
+
+def network_outputs(photos, backend, max_side, image_size=None, ensemble=False):
+    """(network input, network output) at the network size for each float RGB photo (H x W x 3
+    in [0, 1]); the photos must share a network size (network_size). Padded to the size multiple
+    at the bottom and right (as training pads) and cropped back."""
+    sizes = {network_size(*p.shape[:2], backend, max_side, image_size) for p in photos}
+    assert len(sizes) == 1, "photos in one batch must share a network size"
+    net_h, net_w = sizes.pop()
+    small = [p if p.shape[:2] == (net_h, net_w) else resize(p, net_h, net_w) for p in photos]
+    m = backend.multiple
+    pad_h, pad_w = -(-net_h // m) * m, -(-net_w // m) * m
+    if backend.fixed_size and (pad_h, pad_w) != tuple(backend.fixed_size):
+        raise ValueError(f"the model takes {backend.fixed_size} only; export it with dynamic_bhw for other sizes")
+    padded = np.stack([pad_bottom_right(s, pad_h, pad_w) for s in small]).transpose(0, 3, 1, 2)
+    outputs = run_network(padded, backend, ensemble).transpose(0, 2, 3, 1)[:, :net_h, :net_w]
+    return list(zip(small, outputs))
+
+
+def correct_batch(photos, backend, max_side, guided=True, image_size=None, ensemble=False, strength=1.0):
+    """Correct float RGB photos (H x W x 3 in [0, 1]) that share a network size (network_size);
+    each result has its photo's exact size. Reduced photos are lifted back by guided upsampling
+    (`guided`) or plain resizing. `strength` scales the correction (0: none, 1: the model's)."""
+    results = []
+    for photo, (low_in, low_out) in zip(photos, network_outputs(photos, backend, max_side, image_size, ensemble)):
+        full_size = photo.shape[:2] == low_in.shape[:2]
+        if full_size and strength == 1:
+            results.append(np.ascontiguousarray(low_out))
+        elif guided:  # at full size too: strength then acts on maps fitted at full size, keeping detail
+            results.append(guided_upsample(low_in, low_out, photo, strength))
+        else:
+            lifted = low_out if full_size else resize(low_out, *photo.shape[:2])
+            results.append(np.clip(lifted if strength == 1 else photo + strength * (lifted - photo), 0, 1))
+    return results
+
+
+def correct_image(rgb, backend, max_side, guided=True, image_size=None, ensemble=False, strength=1.0):
+    return correct_batch([rgb], backend, max_side, guided, image_size, ensemble, strength)[0]
+
+
+# ---------------------------------------------------------------- guided upsampling (the one formula)
+
+GUIDED_EPS = 1e-3
+
+
+def guided_radius(height, width):
+    """Window radius at the network's size: about 1/128 of the long side, at least 2."""
+    return max(2, round(max(height, width) / 128))
+
+
+def fit_affine_maps(low_in, low_out, box, xp, eps=GUIDED_EPS):
+    """Fit, in each (2r+1)^2 window, the affine colour map out = A @ in + b (least squares, ridge
+    `eps` towards the identity), then average the coefficients over windows. low_in, low_out:
+    (..., H, W, 3) numpy arrays or torch tensors, `xp` their module, `box` a window mean over the
+    H and W axes of (..., H, W, C). Returns A (..., H, W, 3, 3) with A[i, c] the weight of input
+    channel i in output c, and b (..., H, W, 3). The ridge pulls A towards the identity, not 0:
+    where a window is too flat to tell how the network scales detail, detail is kept as it is."""
+    mean_in, mean_out = box(low_in), box(low_out)
+
+    def covariance(a, b, mean_a, mean_b):
+        prods = box(xp.stack([a[..., i] * b[..., j] for i in range(3) for j in range(3)], -1))
+        entries = [prods[..., 3 * i + j] - mean_a[..., i] * mean_b[..., j] + (eps if i == j else 0.0)
+                   for i in range(3) for j in range(3)]
+        return xp.stack(entries, -1).reshape(tuple(prods.shape[:-1]) + (3, 3))
+    coef_a = xp.linalg.solve(covariance(low_in, low_in, mean_in, mean_in),
+                             covariance(low_in, low_out, mean_in, mean_out))
+    coef_b = mean_out - xp.einsum("...i,...ic->...c", mean_in, coef_a)
+    shape = tuple(coef_a.shape[:-2])
+    return box(coef_a.reshape(shape + (9,))).reshape(shape + (3, 3)), box(coef_b)
+
+
+def box_filter(radius):
+    """numpy window mean for fit_affine_maps (H x W x C); reflect-101 borders, as torch's 'reflect'."""
+    size = (2 * radius + 1, 2 * radius + 1)
+    return lambda x: cv2.boxFilter(x, -1, size, borderType=cv2.BORDER_REFLECT_101)
+
+
+def scale_strength(coef_a, coef_b, strength):
+    """The correction at `strength` s in its own space: A -> I + s (A - I), b -> s b."""
+    if strength == 1:
+        return coef_a, coef_b
+    coef_a = coef_a * strength
+    for i in range(3):
+        coef_a[..., i, i] += 1 - strength
+    return coef_a, coef_b * strength
+
+
+def guided_upsample(low_in, low_out, full_in, strength=1.0, radius=None, eps=GUIDED_EPS):
+    """Lift a low-resolution correction to full resolution: the affine maps fitted between the
+    low-resolution pair (fit_affine_maps), upsampled bilinearly and applied to the full-resolution
+    input. Detail comes from the full-resolution input, the colour and tone change from the network
+    (the paper's bilateral guided upsampling, in guided-filter form)."""
+    radius = radius or guided_radius(*low_in.shape[:2])
+    coef_a, coef_b = fit_affine_maps(low_in.astype(np.float32), low_out.astype(np.float32),
+                                     box_filter(radius), np, eps)
+    coef_a, coef_b = scale_strength(coef_a, coef_b, strength)
+    return apply_affine_maps(coef_a, coef_b, full_in)
+
+
+def apply_affine_maps(coef_a, coef_b, full_in, strip_rows=64):
+    """out = A @ in + b at full resolution, with A and b bilinearly upsampled (as cv2.resize
+    would) strip by strip: each strip's coefficients come from a warpAffine of the small maps,
+    so a 24-megapixel photo never needs full-size coefficient maps and stays in cache."""
+    h, w = coef_b.shape[:2]
+    full_h, full_w = full_in.shape[:2]
+    sx, sy = w / full_w, h / full_h
+    maps = [np.ascontiguousarray(coef_a[:, :, i, :]) for i in range(3)] + [np.ascontiguousarray(coef_b)]
+    out = np.empty((full_h, full_w, 3), np.float32)
+    for top in range(0, full_h, strip_rows):
+        rows = min(strip_rows, full_h - top)
+        # dst (x, y) -> src ((x + 0.5) * sx - 0.5, (top + y + 0.5) * sy - 0.5): cv2.resize's bilinear grid.
+        matrix = np.float32([[sx, 0, 0.5 * sx - 0.5], [0, sy, (top + 0.5) * sy - 0.5]])
+        warp = lambda m: cv2.warpAffine(m, matrix, (full_w, rows), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                        borderMode=cv2.BORDER_REPLICATE)
+        strip = full_in[top:top + rows]
+        acc = warp(maps[3])
+        for i in range(3):
+            gain = warp(maps[i])
+            gain *= strip[:, :, i:i + 1]
+            acc += gain
+        np.clip(acc, 0, 1, out=out[top:top + rows])
+    return out

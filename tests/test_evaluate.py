@@ -61,3 +61,33 @@ def test_scores_existing_outputs_and_reports_missing_ones(repo_conf, tmp_path):
     metrics = json.load(open(tmp_path / "r" / "metrics.json"))["groups"]
     assert metrics["EV N1"]["psnr"] == float("inf") or metrics["EV N1"]["psnr"] > 99
     assert metrics["EV P1"]["psnr"] == metrics["EV P1"]["identity_psnr"]
+
+
+def test_limit_below_one_is_refused(repo_conf, tiny_checkpoint, tmp_path):
+    make_msec(tmp_path / "data")
+    conf = copy.deepcopy(repo_conf)
+    conf["evaluate"].update(model=tiny_checkpoint[0], data_dir=str(tmp_path / "data"), report_dir=str(tmp_path / "r"))
+    result = subprocess.run([sys.executable, "evaluate.py", "--conf", write_conf(tmp_path, conf), "--limit", "-1"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and result.stderr.strip() == "error: --limit must be at least 1, got -1"
+
+
+def test_good_photos_mode_scores_outputs_against_their_own_inputs(repo_conf, tmp_path):
+    import torch
+
+    from model import build_generator, export_generator_weights
+    from conftest import TINY_ARCH
+    make_msec(tmp_path / "data", scenes=3)
+    generator = build_generator(TINY_ARCH)
+    for unet in generator.unets:  # residual U-Nets with a zero head: the identity network
+        torch.nn.init.zeros_(unet.head.weight), torch.nn.init.zeros_(unet.head.bias)
+    export_generator_weights(str(tmp_path / "identity.pth"), generator, TINY_ARCH)
+    conf = copy.deepcopy(repo_conf)
+    conf["evaluate"].update(model=str(tmp_path / "identity.pth"), data_dir=str(tmp_path / "data"),
+                            report_dir=str(tmp_path / "r"), max_side=32)
+    result = subprocess.run([sys.executable, "evaluate.py", "--conf", write_conf(tmp_path, conf), "--good-photos"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    metrics = json.load(open(tmp_path / "r" / "metrics.json"))
+    assert metrics["good_photos"] and metrics["groups"]["all"]["count"] == 3  # each ground truth once
+    assert metrics["groups"]["all"]["psnr"] > 30 and "good photos as inputs" in result.stdout

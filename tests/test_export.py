@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from conftest import ROOT, TINY_ARCH, make_photo, save_photos, write_conf
-from convert_2_onnx import export_onnx, verify_onnx
+from convert_2_onnx import verify_onnx
+from model import export_onnx
 from model import build_generator, export_generator_weights
 from utils import psnr, to_uint8
 
@@ -70,7 +71,7 @@ rknn = pytest.importorskip("rknn.api", reason="rknn-toolkit2 not installed (pip 
 
 def _simulate(onnx_path, tmp_path, calibration_dir=None):
     from convert_2_rknn import build_rknn
-    from predict import load_backend
+    from inference import load_backend
     image = make_photo(32, 48, seed=5)[None]
     out = build_rknn(onnx_path, str(tmp_path / "m.rknn"), "rk3588", (32, 48), calibration_dir=calibration_dir, simulate_on=image)
     reference = load_backend(onnx_path).run(image.transpose(0, 3, 1, 2).astype(np.float32) / 255.0)

@@ -61,7 +61,7 @@ def test_default_architecture_size_and_multiple():
 
 def test_wrong_size_is_a_clear_error():
     g = build_generator(DEFAULT_ARCH)
-    with pytest.raises(ValueError, match="not a multiple of 64"):
+    with pytest.raises(ValueError, match="must be multiples of 64"):
         g(torch.rand(1, 3, 100, 128))
 
 
@@ -123,3 +123,13 @@ def test_conf_disagreeing_with_checkpoint_names_the_key(tmp_path):
     conf = {**TINY_ARCH, "first_layer_out_channels_of_every_unet": [16, 16, 16]}
     with pytest.raises(ConfError, match="first_layer_out_channels_of_every_unet.*\\[16, 16, 16\\].*\\[8, 8, 4\\]"):
         load_generator(path, conf)
+
+
+def test_a_file_that_is_not_a_checkpoint_is_one_clear_error(tmp_path):
+    path = tmp_path / "random.pth"
+    path.write_bytes(bytes(range(256)) * 8)
+    with pytest.raises(ValueError, match="random.pth is not a readable exposure-correct checkpoint"):
+        load_generator(str(path))
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pth")
+    with pytest.raises(ValueError, match="not an exposure-correct checkpoint"):
+        load_generator(str(tmp_path / "other.pth"))

@@ -10,7 +10,8 @@ import pytest
 from PIL import Image
 
 from conftest import ROOT, TINY_ARCH, make_photo, save_photos, write_conf
-from predict import correct_image, guided_upsample, load_backend, output_paths
+from inference import correct_image, guided_upsample, load_backend
+from predict import output_paths
 from utils import psnr, read_image, resize, to_uint8
 
 
@@ -28,7 +29,7 @@ def run_predict(tmp_path, conf, *args):
 
 @pytest.fixture
 def tiny_onnx(tiny_checkpoint, tmp_path):
-    from convert_2_onnx import export_onnx
+    from model import export_onnx
     path = str(tmp_path / "tiny.onnx")
     export_onnx(tiny_checkpoint[1].eval(), TINY_ARCH, path, (1, 3, 32, 32), dynamic=True)
     return path
@@ -37,25 +38,24 @@ def tiny_onnx(tiny_checkpoint, tmp_path):
 @pytest.mark.parametrize("use_orig_size", [True, False])
 def test_output_has_input_size(repo_conf, tiny_checkpoint, use_orig_size):
     backend = load_backend(tiny_checkpoint[0])
-    conf = {**repo_conf["predict"], "use_orig_size": use_orig_size, "image_size": [64, 64], "max_side": 512}
     for h, w in [(37, 53), (5, 7), (64, 64), (300, 211)]:
-        out = correct_image(make_photo(h, w).astype(np.float32) / 255, backend, conf)
+        out = correct_image(make_photo(h, w).astype(np.float32) / 255, backend, 512,
+                            image_size=None if use_orig_size else [64, 64])
         assert out.shape == (h, w, 3) and out.dtype == np.float32
         assert 0 <= out.min() and out.max() <= 1
 
 
 def test_torch_and_onnxruntime_backends_agree(repo_conf, tiny_checkpoint, tiny_onnx):
-    conf = {**repo_conf["predict"], "max_side": 0}
     photo = make_photo(61, 90, seed=3).astype(np.float32) / 255
-    a = correct_image(photo, load_backend(tiny_checkpoint[0]), conf)
-    b = correct_image(photo, load_backend(tiny_onnx), conf)
+    a = correct_image(photo, load_backend(tiny_checkpoint[0]), 0)
+    b = correct_image(photo, load_backend(tiny_onnx), 0)
     assert np.abs(a - b).max() < 1e-3
 
 
 def test_onnx_path_imports_no_torch(tiny_onnx):
-    code = (f"import sys, numpy as np; sys.path.insert(0, {ROOT!r}); import predict; "
-            f"b = predict.load_backend({tiny_onnx!r}); b.run(np.zeros((1, 3, 16, 16), np.float32)); "
-            "assert 'torch' not in sys.modules, 'torch was imported'")
+    code = (f"import sys, numpy as np; sys.path.insert(0, {ROOT!r}); import predict, inference; "
+            f"b = inference.load_backend({tiny_onnx!r}); inference.correct_image(np.zeros((20, 30, 3), np.float32), b, 16); "
+            "assert 'torch' not in sys.modules, 'torch was imported'; assert 'av' not in sys.modules, 'PyAV was imported'")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
 
@@ -85,10 +85,9 @@ def test_guided_upsampling_keeps_sharpness_of_24_megapixels():
 def test_high_resolution_path_applies_the_network_correction(repo_conf, tiny_checkpoint):
     backend = load_backend(tiny_checkpoint[0])
     photo = resize(make_photo(150, 200, seed=4).astype(np.float32) / 255, 900, 1200)
-    conf = {**repo_conf["predict"], "max_side": 240, "guided_upsampling": True}
-    out = correct_image(photo, backend, conf)
+    out = correct_image(photo, backend, 240, guided=True)
     low_in = resize(photo, 180, 240)
-    low_net = correct_image(low_in, backend, {**conf, "max_side": 0})
+    low_net = correct_image(low_in, backend, 0)
     assert psnr(to_uint8(resize(out, 180, 240)), to_uint8(low_net)) > 30
 
 
@@ -101,7 +100,7 @@ def test_folder_run_keeps_subfolders_and_never_overwrites_inputs(repo_conf, tiny
     conf = predict_conf(repo_conf, tiny_checkpoint[0], photos, photos)  # output folder = input folder
     result = run_predict(tmp_path, conf, "--batch", "2")
     assert result.returncode == 0, result.stderr
-    assert "3 corrected, 1 skipped" in result.stdout and "notes.txt" in result.stdout
+    assert "3 corrected, 0 unreadable" in result.stdout and "skipping" in result.stdout and "notes.txt" in result.stdout
     for path, data in before.items():
         assert open(path, "rb").read() == data
     assert os.path.isfile(photos / "photo00_png_corrected.png") and os.path.isfile(photos / "sub" / "photo00.png")
@@ -111,7 +110,7 @@ def test_folder_run_keeps_subfolders_and_never_overwrites_inputs(repo_conf, tiny
     conf = predict_conf(repo_conf, tiny_checkpoint[0], photos2, photos2 / "results")
     for _ in range(2):
         result = run_predict(tmp_path, conf)
-        assert "2 corrected, 0 skipped" in result.stdout, result.stdout
+        assert "2 corrected, 0 unreadable" in result.stdout, result.stdout
 
 
 def test_output_names_are_unique():
@@ -128,7 +127,7 @@ def test_corrupt_file_is_named_and_the_rest_processed(repo_conf, tiny_checkpoint
     open(photos / "broken.png", "wb").write(b"\x89PNG\r\n\x1a\n not really")
     result = run_predict(tmp_path, predict_conf(repo_conf, tiny_checkpoint[0], photos, tmp_path / "out"))
     assert result.returncode == 1
-    assert "1 corrected, 2 skipped" in result.stdout
+    assert "1 corrected, 2 unreadable" in result.stdout
     errors = [l for l in result.stderr.splitlines() if l.startswith("error:")]
     assert len(errors) == 2 and any("photo01.jpg" in l for l in errors) and any("broken.png" in l for l in errors)
 
@@ -182,3 +181,42 @@ def test_conf_disagreeing_with_model_is_one_line(repo_conf, tiny_checkpoint, tmp
                         layer_count_of_every_unet=[2, 2, 2, 2], first_layer_out_channels_of_every_unet=[8, 8, 8, 8])
     result = run_predict(tmp_path, conf)
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "laplacian_level_count" in result.stderr
+
+
+def test_empty_folder_says_so(repo_conf, tiny_checkpoint, tmp_path):
+    (tmp_path / "empty").mkdir()
+    result = run_predict(tmp_path, predict_conf(repo_conf, tiny_checkpoint[0], tmp_path / "empty", tmp_path / "out"))
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [f"error: no photos or videos found in {tmp_path / 'empty'} (looked for "
+                                                  ".jpg, .jpeg, .png, .bmp, .tif, .tiff, .webp, .mp4, .mov, .mkv, .avi, .webm)"]
+
+
+def test_a_file_that_is_not_a_model_is_one_line(repo_conf, tmp_path):
+    save_photos(str(tmp_path / "p"), 1)
+    (tmp_path / "bad.pth").write_bytes(b"\x00\x01 not a checkpoint" * 40)
+    result = run_predict(tmp_path, predict_conf(repo_conf, str(tmp_path / "bad.pth"), tmp_path / "p", tmp_path / "out"))
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1 and "bad.pth" in result.stderr
+
+
+def test_strength_zero_is_the_input_one_is_the_model_and_half_lies_between(tiny_checkpoint):
+    backend = load_backend(tiny_checkpoint[0])
+    photo = np.clip(make_photo(90, 120, seed=6).astype(np.float32) / 255 * 0.4, 0, 1)  # dark: the model moves it
+    for max_side in (48, 0):  # guided upsampling, and the network at full size
+        full = correct_image(photo, backend, max_side)
+        assert np.array_equal(full, correct_image(photo, backend, max_side, strength=1.0))
+        none = correct_image(photo, backend, max_side, strength=0.0)
+        assert np.abs(to_uint8(none).astype(int) - to_uint8(photo)).max() <= 1
+        half = correct_image(photo, backend, max_side, strength=0.5)
+        low, high = np.minimum(photo, full) - 2 / 255, np.maximum(photo, full) + 2 / 255
+        assert ((half >= low) & (half <= high)).mean() > 0.99, max_side
+        assert abs(float(half.mean()) - float((photo.mean() + full.mean()) / 2)) < 0.02
+
+
+def test_self_ensemble_is_the_mean_over_flips():
+    from inference import Backend, run_network
+    calls = []
+    backend = Backend(lambda b: calls.append(b.copy()) or b * 0 + b[:, :, :1, :1], 1, {})  # depends on the corner
+    batch = np.random.default_rng(0).random((1, 3, 4, 6)).astype(np.float32)
+    out = run_network(batch, backend, ensemble=True)
+    corners = [batch[0, :, 0, 0], batch[0, :, 0, -1], batch[0, :, -1, 0], batch[0, :, -1, -1]]
+    assert len(calls) == 4 and np.allclose(out[0, :, 1, 1], np.mean(corners, axis=0))

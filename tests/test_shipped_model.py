@@ -4,8 +4,8 @@ import os
 import pytest
 
 from conftest import ROOT
-from predict import correct_image, load_backend
-from utils import read_image, validate_section
+from inference import correct_image, load_backend
+from utils import correction_settings, read_image, validate_section
 
 SHIPPED = os.path.join(ROOT, "data", "exposure_correct_default.pth")
 
@@ -16,7 +16,7 @@ def test_shipped_model_matches_conf_and_corrects_the_sample_photos(repo_conf):
     backend = load_backend(SHIPPED, conf)  # architecture keys agree with the checkpoint
     for name, direction in (("astronaut_under.jpg", 1), ("coffee_under.jpg", 1), ("chelsea_over.jpg", -1)):
         photo = read_image(os.path.join(ROOT, "test", name))[0]
-        out = correct_image(photo, backend, conf)
+        out = correct_image(photo, backend, **correction_settings(conf))
         assert out.shape == photo.shape
         change = float(out.mean() - photo.mean())
         assert direction * change > 0.03, (name, change)

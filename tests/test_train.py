@@ -24,7 +24,8 @@ def train_conf(repo_conf, tmp_path, **changes):
                          paired_train_input_dir="", paired_train_gt_dir="", paired_valid_input_dir="", paired_valid_gt_dir="",
                          image_size=[32, 32], discriminator_image_size=[16, 16], batch_size=4, epochs=2, num_workers=0,
                          max_image_side=0, model_save_dir=str(tmp_path / "ckpt"), begin_use_adv_loss_epoch=2,
-                         adversarial_loss_weight=0.1, init_lr=1e-3, final_lr=1e-4, seed=3)
+                         adversarial_loss_weight=0.1, init_lr=1e-3, final_lr=1e-4, seed=3, working_sizes=[],
+                         working_size_weights=[])
     conf["train"].update(changes)
     return conf
 
@@ -57,10 +58,15 @@ def test_two_epochs_write_checkpoints_csv_and_pictures(two_epoch_run):
         assert os.path.getsize(os.path.join(folder, name)) > 0, name
     assert not [n for n in os.listdir(folder) if ".tmp" in n]
     assert len(read_history(folder)) == 2
-    last = torch.load(os.path.join(folder, "last.pth"), weights_only=False)
+    last = torch.load(os.path.join(folder, "last.pth"), weights_only=True)  # safe loading: plain types only
     assert last["epoch"] == 2 and last["arch"] == TINY_ARCH
     assert {"generator", "discriminator", "optimizer_g", "optimizer_d", "rng", "best_psnr"} <= set(last)
-    assert "valid PSNR" in result.stdout
+    assert "valid PSNR" in result.stdout and "best epoch" in result.stdout and "files in" in result.stdout
+    # Every checkpoint train.py writes is a model wherever one is accepted.
+    from model import load_generator
+    for name in ("best.pth", "last.pth"):
+        generator, arch = load_generator(os.path.join(folder, name), conf["train"])
+        assert arch == TINY_ARCH
 
 
 def test_learning_rate_runs_from_init_to_final(two_epoch_run):
@@ -80,6 +86,7 @@ def test_resumed_run_equals_uninterrupted_run(two_epoch_run, repo_conf):
     conf["train"]["model_save_dir"] = str(tmp_path / "resumed")
     first = run_train(tmp_path, conf, "--max-epochs-this-run", "1")
     assert first.returncode == 0 and len(read_history(tmp_path / "resumed")) == 1
+    assert "stopped at epoch 1 of 2" in first.stdout and "run the same command again" in first.stdout
     second = run_train(tmp_path, conf)
     assert second.returncode == 0 and "resumed from" in second.stdout
     a = torch.load(tmp_path / "ckpt" / "last.pth", weights_only=False)
@@ -87,6 +94,8 @@ def test_resumed_run_equals_uninterrupted_run(two_epoch_run, repo_conf):
     for key in ("generator", "discriminator"):
         assert all(torch.equal(a[key][k], b[key][k]) for k in a[key]), key
     assert read_history(tmp_path / "ckpt")[1]["valid_psnr"] == read_history(tmp_path / "resumed")[1]["valid_psnr"]
+    third = run_train(tmp_path, conf)
+    assert third.returncode == 0 and "already trained 2 of 2" in third.stdout and "loading" not in third.stdout
 
 
 def test_torchrun_two_processes(repo_conf, tmp_path):
@@ -159,11 +168,11 @@ SYNTHESIS = {"ev_synthesis_fraction": 0.5, "ev_range": [-1.5, 1.5], "color_jitte
 def test_synthesis_makes_over_and_under_exposure():
     photos = [make_photo(40, 40, seed=i) for i in range(40)]
     data = ExposureDataset(photos, [None] * 40, (32, 32), SYNTHESIS, train=True)
-    ratios = [float(x.mean() / y.mean()) for x, y in (data[i] for i in range(40))]
+    ratios = [float(x.mean() / y.mean()) for x, y, *_ in (data[i] for i in range(40))]
     assert min(ratios) < 0.8 and max(ratios) > 1.2
     for fraction in (0.0, 1.0):  # each synthesis alone also goes both ways
         data.synthesis = {**SYNTHESIS, "ev_synthesis_fraction": fraction}
-        ratios = [float(x.mean() / y.mean()) for x, y in (data[i] for i in range(40))]
+        ratios = [float(x.mean() / y.mean()) for x, y, *_ in (data[i] for i in range(40))]
         assert min(ratios) < 0.9 and max(ratios) > 1.1, fraction
 
 
@@ -179,6 +188,48 @@ def test_validation_is_the_same_every_epoch_and_training_is_not():
 def test_photo_smaller_than_the_crop_is_padded_whole():
     photo = make_photo(20, 30)
     data = ExposureDataset([photo], [None], (32, 48), SYNTHESIS, train=False)
-    x, y = data[0]
+    x, y, *_ = data[0]
     assert x.shape == y.shape == (3, 32, 48)
     assert torch.equal((y[:, :20, :30].permute(1, 2, 0) * 255).round().byte(), torch.from_numpy(photo))
+
+
+def test_whole_photo_items_at_a_working_size_are_padded_as_prediction_pads():
+    from dataset import WorkingSizeBatches, collate
+    from utils import pad_bottom_right, resize
+    photo = make_photo(60, 90, seed=1)
+    data = ExposureDataset([photo], [None], (32, 32), SYNTHESIS, train=False, multiple=8)
+    x, y, full_x, full_y, (h, w) = data[(0, 30)]
+    assert (h, w) == (20, 30) and x.shape == y.shape == (3, 24, 32)  # 20x30 padded to multiples of 8
+    assert full_y.shape == (3, 40, 60)  # the lift target: twice the working size
+    expected = pad_bottom_right(resize(resize(photo, 40, 60), 20, 30), 24, 32)
+    assert (y.permute(1, 2, 0) * 255 - torch.from_numpy(expected.astype("float32"))).abs().max() < 1.01
+    # Identity items: the target is its own input.
+    identity = ExposureDataset([photo], [None], (32, 32), SYNTHESIS, train=True, multiple=8, identity_fraction=1.0)
+    x, y, *_ = identity[(0, 30)]
+    assert torch.equal(x, y)
+    # One working size per batch, the same for every process, and batches that stack.
+    batches = WorkingSizeBatches(list(range(12)), 4, [16, 32], [1, 1], seed=0)
+    drawn = list(batches)
+    assert len(drawn) == 3 and all(len({size for _, size in b}) == 1 for b in drawn)
+    assert drawn == list(batches)
+    many = ExposureDataset([make_photo(60, 90, seed=i) for i in range(4)] + [make_photo(90, 60, seed=9)], [None] * 5,
+                           (32, 32), SYNTHESIS, train=True, multiple=8)
+    inputs, targets, *_ = collate([many[(i, 32)] for i in range(5)])
+    assert inputs.shape == targets.shape == (5, 3, 24, 32)  # portrait photos are turned to landscape
+
+
+def test_whole_photo_training_with_working_sizes(repo_conf, tmp_path):
+    conf = train_conf(repo_conf, tmp_path, epochs=1, working_sizes=[16, 32], working_size_weights=[1, 1],
+                      identity_fraction=0.25, begin_use_adv_loss_epoch=5)
+    result = run_train(tmp_path, conf)
+    assert result.returncode == 0, result.stderr[-2000:]
+    row = read_history(conf["train"]["model_save_dir"])[0]
+    assert float(row["train_lift"]) > 0 and float(row["train_ssim"]) > 0 and float(row["valid_psnr"]) > 0
+
+
+def test_no_validation_is_said_and_samples_come_from_training(repo_conf, tmp_path):
+    conf = train_conf(repo_conf, tmp_path, epochs=1, valid_data_dir="", begin_use_adv_loss_epoch=5)
+    result = run_train(tmp_path, conf)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "no validation" in result.stdout and "nan" not in result.stdout
+    assert os.path.getsize(os.path.join(conf["train"]["model_save_dir"], "samples.png")) > 0

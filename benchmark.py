@@ -4,9 +4,11 @@ time and peak memory per photo, and training throughput. Uses the `predict` sect
     python benchmark.py model     # parameters; forward 1x3x512x512 in PyTorch and ONNX Runtime
     python benchmark.py predict   # read + correct + write, 1280x850 and 6000x4000, both backends
     python benchmark.py train     # training images/s at 256x256, 1 process and 2 (torchrun)
+    python benchmark.py video     # frames/s at 1920x1080, both backends; flicker with and without smoothing
 
 Each prints a table and writes results/benchmark_<what>.json. Run it on an idle machine.
 """
+
 import json
 import multiprocessing
 import os
@@ -17,14 +19,22 @@ import time
 
 import numpy as np
 
-from utils import argument_parser, correction_settings, load_section, read_conf, resize, validate_section, write_image
+from utils import (
+    argument_parser,
+    correction_settings,
+    load_section,
+    read_conf,
+    resize,
+    validate_section,
+    write_image,
+)
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 
 
 def parse_args():
     parser = argument_parser(__doc__, "predict")
-    parser.add_argument("what", choices=["model", "predict", "train"])
+    parser.add_argument("what", choices=["model", "predict", "train", "video"])
     return parser.parse_args()
 
 
@@ -32,7 +42,8 @@ def main():
     args = parse_args()
     conf = load_section(args.conf, "predict")
     with tempfile.TemporaryDirectory() as work:
-        result = {"model": bench_model, "predict": bench_predict, "train": bench_train}[args.what](conf, work, args.conf)
+        benches = {"model": bench_model, "predict": bench_predict, "train": bench_train, "video": bench_video}
+        result = benches[args.what](conf, work, args.conf)
     result["machine"] = f"{os.cpu_count()} CPU cores, torch threads {torch_threads()}"
     os.makedirs(os.path.join(ROOT, "results"), exist_ok=True)
     with open(os.path.join(ROOT, "results", f"benchmark_{args.what}.json"), "w") as f:
@@ -41,11 +52,13 @@ def main():
 
 def torch_threads():
     import torch
+
     return torch.get_num_threads()
 
 
 def export_temp_onnx(pth, work):
     from model import export_onnx, load_generator
+
     generator, arch = load_generator(pth)
     path = os.path.join(work, "model.onnx")
     export_onnx(generator, arch, path, (1, 3, 512, 512), dynamic=True)
@@ -67,15 +80,26 @@ def bench_model(conf, work, conf_path):
     import torch
 
     from model import load_generator, parameter_count
+
     generator, arch = load_generator(conf["pretrained_model"])
     x = torch.rand(1, 3, 512, 512)
     with torch.no_grad():
         torch_s = median_seconds(lambda: generator(x))
-    session = ort.InferenceSession(export_temp_onnx(conf["pretrained_model"], work), providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(
+        export_temp_onnx(conf["pretrained_model"], work), providers=["CPUExecutionProvider"]
+    )
     ort_s = median_seconds(lambda: session.run(None, {"image": x.numpy()}))
-    result = {"parameters": parameter_count(generator), "arch": arch, "forward_512_torch_s": torch_s, "forward_512_onnxruntime_s": ort_s}
-    print(f"| parameters | {result['parameters']:,} |\n| forward 1x3x512x512, PyTorch eager | {torch_s:.3f} s |\n"
-          f"| forward 1x3x512x512, ONNX Runtime | {ort_s:.3f} s |")
+    result = {
+        "parameters": parameter_count(generator),
+        "arch": arch,
+        "forward_512_torch_s": torch_s,
+        "forward_512_onnxruntime_s": ort_s,
+    }
+    print(
+        f"| parameters | {result['parameters']:,} |\n"
+        f"| forward 1x3x512x512, PyTorch eager | {torch_s:.3f} s |\n"
+        f"| forward 1x3x512x512, ONNX Runtime | {ort_s:.3f} s |"
+    )
     return result
 
 
@@ -91,6 +115,7 @@ def predict_case(model, photo, out, repeats, correction, queue):
     write `photo` `repeats` times; put the stage times, the process's peak memory and the output size."""
     from inference import correct_image, load_backend
     from utils import read_image
+
     backend = load_backend(model)
     runs = []
     for _ in range(repeats):
@@ -118,25 +143,43 @@ def in_fresh_process(target, *args):
 
 
 def bench_predict(conf, work, conf_path):
-    models = {"PyTorch": conf["pretrained_model"], "ONNX Runtime": export_temp_onnx(conf["pretrained_model"], work)}
+    models = {
+        "PyTorch": conf["pretrained_model"],
+        "ONNX Runtime": export_temp_onnx(conf["pretrained_model"], work),
+    }
     correction = correction_settings(conf)
     rows = []
-    print("| backend | photo | seconds per photo (median) | read / correct / write | first photo | peak memory | PNG size |\n"
-          "|---|---|---|---|---|---|---|")
+    print(
+        "| backend | photo | seconds per photo (median) | read / correct / write | first photo "
+        "| peak memory | PNG size |\n"
+        "|---|---|---|---|---|---|---|"
+    )
     for height, width in ((850, 1280), (4000, 6000)):
         photo = os.path.join(work, f"photo_{width}x{height}.jpg")
         write_image(photo, synthetic_photo(height, width))
         for name, model in models.items():
-            measured = in_fresh_process(predict_case, model, photo, os.path.join(work, "out.png"), 4, correction)
+            measured = in_fresh_process(
+                predict_case, model, photo, os.path.join(work, "out.png"), 4, correction
+            )
             warm = np.array(measured["runs"][1:])
             stages = np.median(warm, axis=0)
-            row = {"backend": name, "size": f"{width}x{height}", "median_s": float(np.median(warm.sum(axis=1))),
-                   "read_s": float(stages[0]), "correct_s": float(stages[1]), "write_s": float(stages[2]),
-                   "first_s": float(sum(measured["runs"][0])), "peak_rss_mb": measured["peak_rss_mb"],
-                   "output_mb": measured["output_mb"]}
+            row = {
+                "backend": name,
+                "size": f"{width}x{height}",
+                "median_s": float(np.median(warm.sum(axis=1))),
+                "read_s": float(stages[0]),
+                "correct_s": float(stages[1]),
+                "write_s": float(stages[2]),
+                "first_s": float(sum(measured["runs"][0])),
+                "peak_rss_mb": measured["peak_rss_mb"],
+                "output_mb": measured["output_mb"],
+            }
             rows.append(row)
-            print(f"| {name} | {row['size']} | {row['median_s']:.2f} s | {row['read_s']:.2f} / {row['correct_s']:.2f} / "
-                  f"{row['write_s']:.2f} s | {row['first_s']:.2f} s | {row['peak_rss_mb']:.0f} MB | {row['output_mb']:.1f} MB |")
+            print(
+                f"| {name} | {row['size']} | {row['median_s']:.2f} s | {row['read_s']:.2f} / "
+                f"{row['correct_s']:.2f} / {row['write_s']:.2f} s | {row['first_s']:.2f} s | "
+                f"{row['peak_rss_mb']:.0f} MB | {row['output_mb']:.1f} MB |"
+            )
     return {"correction": correction, "rows": rows}
 
 
@@ -150,22 +193,107 @@ def bench_train(conf, work, conf_path):
     rows = []
     print("| processes | batch per process | images/s at 256x256 |\n|---|---|---|")
     for procs in (1, 2):
-        train = dict(base, train_data_dir=photos, valid_data_dir="", paired_train_input_dir="", paired_train_gt_dir="",
-                     paired_valid_input_dir="", paired_valid_gt_dir="", image_size=[256, 256], batch_size=8 // procs,
-                     epochs=1, max_image_side=0, model_save_dir=os.path.join(work, f"ckpt{procs}"), init_generator_from="")
+        train = dict(
+            base,
+            train_data_dir=photos,
+            valid_data_dir="",
+            paired_train_input_dir="",
+            paired_train_gt_dir="",
+            paired_valid_input_dir="",
+            paired_valid_gt_dir="",
+            image_size=[256, 256],
+            batch_size=8 // procs,
+            epochs=1,
+            max_image_side=0,
+            model_save_dir=os.path.join(work, f"ckpt{procs}"),
+            init_generator_from="",
+        )
         validate_section({"train": train}, "train")
         run_conf = os.path.join(work, f"conf{procs}.json")
         with open(run_conf, "w") as f:
             json.dump({"train": train}, f)
-        launcher = [sys.executable] if procs == 1 else [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={procs}"]
+        launcher = (
+            [sys.executable]
+            if procs == 1
+            else [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={procs}"]
+        )
         env = dict(os.environ, OMP_NUM_THREADS=str(max(1, (os.cpu_count() or 2) // procs)))
-        subprocess.run(launcher + [os.path.join(ROOT, "train.py"), "--conf", run_conf], check=True, env=env, cwd=ROOT,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            launcher + [os.path.join(ROOT, "train.py"), "--conf", run_conf],
+            check=True,
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         with open(os.path.join(work, f"ckpt{procs}", "history.csv")) as f:
             seconds = float(f.read().splitlines()[1].split(",")[-1])
         rows.append({"processes": procs, "batch_per_process": 8 // procs, "images_per_s": 64 / seconds})
         print(f"| {procs} | {8 // procs} | {64 / seconds:.2f} |")
     return {"rows": rows}
+
+
+def video_frames(count, height, width, seed=0, noise=3.0, ramp=0.0):
+    """A static synthetic scene, under-exposed, with per-frame sensor noise and an optional
+    exposure ramp (`ramp` stops over the clip)."""
+    rng = np.random.default_rng(seed)
+    base = synthetic_photo(height, width, seed) * 0.45
+    for i in range(count):
+        gain = 2.0 ** (ramp * i / max(count - 1, 1))
+        noisy = base * gain + rng.normal(0, noise / 255, (height, width, 1)).astype(np.float32)
+        yield (np.clip(noisy, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+def frame_means(path):
+    import av
+
+    with av.open(path) as container:
+        return np.array([f.to_ndarray(format="rgb24").mean() for f in container.decode(video=0)])
+
+
+def bench_video(conf, work, conf_path):
+    """Frames per second of video.correct_video at 1920x1080 (decode, correct, encode, audio copied)
+    for both backends; then the flicker measure on two 1280x720 clips, smoothing off and on."""
+    import video
+    from inference import load_backend
+
+    models = {
+        "PyTorch": conf["pretrained_model"],
+        "ONNX Runtime": export_temp_onnx(conf["pretrained_model"], work),
+    }
+    args = (conf["max_side"], None, conf["self_ensemble"], conf["strength"])
+    clip = os.path.join(work, "clip1080.mp4")
+    video.write_clip(clip, video_frames(90, 1080, 1920), fps=30, audio_seconds=3.0)
+    rows = []
+    print("| backend | clip | frames/s (decode + correct + encode) |\n|---|---|---|")
+    for name, model in models.items():
+        backend = load_backend(model)
+        started = time.perf_counter()
+        frames = video.correct_video(
+            clip, os.path.join(work, "out.mp4"), backend, *args, conf["temporal_smoothing"], conf["video_crf"]
+        )
+        fps = frames / (time.perf_counter() - started)
+        rows.append({"backend": name, "size": "1920x1080", "frames": frames, "fps": fps})
+        print(f"| {name} | 1920x1080, {frames} frames, with audio | {fps:.1f} |")
+    flicker = []
+    change = lambda means: float(np.abs(np.diff(means)).mean())
+    print(
+        "\n| clip (1280x720, 60 frames) | input | output, smoothing 0 | output, smoothing "
+        f"{conf['temporal_smoothing']} |\n|---|---|---|---|"
+    )
+    backend = load_backend(models["ONNX Runtime"])
+    for label, ramp in (("static scene, sensor noise", 0.0), ("slow exposure ramp (+1 EV)", 1.0)):
+        source = os.path.join(work, "flicker.mp4")
+        video.write_clip(source, video_frames(60, 720, 1280, seed=1, ramp=ramp), fps=30)
+        measured = {"clip": label, "input": change(frame_means(source))}
+        for smoothing in (0.0, conf["temporal_smoothing"]):
+            out = os.path.join(work, "flicker_out.mp4")
+            video.correct_video(source, out, backend, *args, smoothing, conf["video_crf"])
+            measured[f"output_smoothing_{smoothing}"] = change(frame_means(out))
+        flicker.append(measured)
+        values = list(measured.values())[1:]
+        print(f"| {label} | " + " | ".join(f"{v:.3f}" for v in values) + " |")
+    return {"fps": rows, "flicker_mean_abs_change_of_frame_mean": flicker, "settings": args}
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ has one input `image` (N x 3 x H x W, float in [0, 1]) and one output `corrected
 clamped to [0, 1]); the Laplacian pyramid is inside it. The architecture comes from the
 checkpoint and is written to the ONNX metadata with the size multiple H and W must respect.
 """
+
 import numpy as np
 
 from model import export_onnx, load_generator
@@ -33,7 +34,10 @@ def main():
     print(f"wrote {conf['onnx_output_path']}")
     worst = verify_onnx(generator, conf["onnx_output_path"], (n, 3, h, w), conf["dynamic_bhw"])
     if worst > PARITY_TOLERANCE:
-        fail(f"ONNX Runtime differs from PyTorch by {worst:.2e} (max abs), more than {PARITY_TOLERANCE}", code=1)
+        fail(
+            f"ONNX Runtime differs from PyTorch by {worst:.2e} (max abs), more than {PARITY_TOLERANCE}",
+            code=1,
+        )
 
 
 def verify_onnx(generator, path, shape, dynamic):
@@ -41,6 +45,7 @@ def verify_onnx(generator, path, shape, dynamic):
     is dynamic, on a second size (other batch, height and width)."""
     import onnxruntime as ort
     import torch
+
     session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
     n, _, h, w = shape
     m = generator.multiple

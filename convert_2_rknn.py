@@ -7,6 +7,7 @@ corrected image as float N x 3 x H x W in [0, 1]. fp16 by default; int8 with `qu
 calibrated on the photos in `quantize_dataset_dir`. With `do_inference` the x86 simulator runs on
 `inference_image_path` and its output is compared with ONNX Runtime's (PSNR).
 """
+
 import contextlib
 import importlib.util
 import os
@@ -17,10 +18,33 @@ import warnings
 import numpy as np
 
 from inference import load_backend
-from utils import (argument_parser, check_size_multiple, fail, list_images, load_section, psnr, read_image, resize,
-                   to_uint8, write_image, write_json)
+from utils import (
+    argument_parser,
+    check_size_multiple,
+    fail,
+    list_images,
+    load_section,
+    psnr,
+    read_image,
+    resize,
+    to_uint8,
+    write_image,
+    write_json,
+)
 
-PLATFORMS = ("rk3562", "rk3566", "rk3568", "rk3576", "rk3588", "rv1103", "rv1103b", "rv1106", "rv1106b", "rv1126b", "rk2118")
+PLATFORMS = (
+    "rk3562",
+    "rk3566",
+    "rk3568",
+    "rk3576",
+    "rk3588",
+    "rv1103",
+    "rv1103b",
+    "rv1106",
+    "rv1106b",
+    "rv1126b",
+    "rk2118",
+)
 INSTALL_HINT = "pip install --no-deps -r requirements-rknn.txt (rknn-toolkit2 2.5.0; see README)"
 
 
@@ -33,40 +57,61 @@ def main():
     args = parse_args()
     conf = load_section(args.conf, "convert_to_rknn")
     if conf["target_platform"] not in PLATFORMS:
-        fail(f"[convert_to_rknn] key 'target_platform' {conf['target_platform']!r} is not one of {', '.join(PLATFORMS)}")
+        fail(
+            f"[convert_to_rknn] key 'target_platform' {conf['target_platform']!r} is not one of "
+            f"{', '.join(PLATFORMS)}"
+        )
     try:  # predict.py's ONNX Runtime backend: the architecture metadata, and the reference output below
         reference_backend = load_backend(conf["ONNX_MODEL"])
     except ValueError as e:
         fail(str(e))
     arch, multiple = reference_backend.arch, reference_backend.multiple
     if arch["laplacian_level_count"] != conf["laplacian_level_count"]:
-        fail(f"[convert_to_rknn] key 'laplacian_level_count' is {conf['laplacian_level_count']} but "
-             f"{conf['ONNX_MODEL']} has {arch['laplacian_level_count']} levels")
+        fail(
+            f"[convert_to_rknn] key 'laplacian_level_count' is {conf['laplacian_level_count']} but "
+            f"{conf['ONNX_MODEL']} has {arch['laplacian_level_count']} levels"
+        )
     h, w = conf["image_size"]
     try:
         check_size_multiple(h, w, multiple, "[convert_to_rknn] key 'image_size'")
     except ValueError as e:
         fail(str(e))
     if conf["quantize"] and not conf["quantize_dataset_dir"]:
-        fail("[convert_to_rknn] key 'quantize_dataset_dir' must name a folder of calibration photos when 'quantize' is true")
+        fail(
+            "[convert_to_rknn] key 'quantize_dataset_dir' must name a folder of calibration photos "
+            "when 'quantize' is true"
+        )
     if conf["do_inference"] and not conf["inference_image_path"]:
         fail("[convert_to_rknn] key 'inference_image_path' must name a photo when 'do_inference' is true")
     if importlib.util.find_spec("rknn") is None:
         fail(f"rknn-toolkit2 is not installed: {INSTALL_HINT}")
 
     image = load_rknn_input(conf["inference_image_path"], h, w) if conf["do_inference"] else None
-    result = build_rknn(conf["ONNX_MODEL"], conf["RKNN_MODEL"], conf["target_platform"], (h, w), conf["rknn_batch_size"],
-                        calibration_dir=conf["quantize_dataset_dir"] if conf["quantize"] else None, simulate_on=image)
-    write_model_card(conf["RKNN_MODEL"], (h, w), conf["rknn_batch_size"], conf["target_platform"], conf["quantize"])
-    print(f"wrote {conf['RKNN_MODEL']} ({'int8' if conf['quantize'] else 'fp16'}, {conf['target_platform']}, "
-          f"input {conf['rknn_batch_size']}x{h}x{w}x3 uint8) and its input/output description "
-          f"{os.path.splitext(conf['RKNN_MODEL'])[0]}.json")
+    result = build_rknn(
+        conf["ONNX_MODEL"],
+        conf["RKNN_MODEL"],
+        conf["target_platform"],
+        (h, w),
+        conf["rknn_batch_size"],
+        calibration_dir=conf["quantize_dataset_dir"] if conf["quantize"] else None,
+        simulate_on=image,
+    )
+    write_model_card(
+        conf["RKNN_MODEL"], (h, w), conf["rknn_batch_size"], conf["target_platform"], conf["quantize"]
+    )
+    print(
+        f"wrote {conf['RKNN_MODEL']} ({'int8' if conf['quantize'] else 'fp16'}, {conf['target_platform']}, "
+        f"input {conf['rknn_batch_size']}x{h}x{w}x3 uint8) and its input/output description "
+        f"{os.path.splitext(conf['RKNN_MODEL'])[0]}.json"
+    )
     if image is not None:
         reference = reference_backend.run(image.transpose(0, 3, 1, 2).astype(np.float32) / 255.0)
         write_image(conf["inference_out_path"], result[0].transpose(1, 2, 0))
-        print(f"simulator output written to {conf['inference_out_path']}; "
-              f"PSNR against ONNX Runtime: {psnr(to_uint8(result[0]), to_uint8(reference[0])):.2f} dB (8-bit), "
-              f"max abs difference {np.abs(result - reference).max():.4f}")
+        print(
+            f"simulator output written to {conf['inference_out_path']}; "
+            f"PSNR against ONNX Runtime: {psnr(to_uint8(result[0]), to_uint8(reference[0])):.2f} dB (8-bit), "
+            f"max abs difference {np.abs(result - reference).max():.4f}"
+        )
 
 
 def load_rknn_input(path, height, width):
@@ -131,6 +176,7 @@ def build_rknn(onnx_path, rknn_path, platform, size, batch_size=1, calibration_d
     open(log_path, "w").close()
     with toolkit_output_to(log_path):
         from rknn.api import RKNN
+
         rknn = RKNN(verbose=False)
     try:
         with tempfile.TemporaryDirectory() as list_dir:
@@ -138,12 +184,22 @@ def build_rknn(onnx_path, rknn_path, platform, size, batch_size=1, calibration_d
             with toolkit_output_to(log_path):
                 # mean 0 / std 255: the board feeds uint8 0..255, the graph sees [0, 1] as trained.
                 rknn.config(mean_values=[[0, 0, 0]], std_values=[[255, 255, 255]], target_platform=platform)
-                loaded = rknn.load_onnx(model=onnx_path, inputs=["image"], input_size_list=[[1, 3, h, w]]) == 0
-                built = loaded and rknn.build(do_quantization=dataset is not None, dataset=dataset,
-                                              rknn_batch_size=batch_size) == 0
+                loaded = (
+                    rknn.load_onnx(model=onnx_path, inputs=["image"], input_size_list=[[1, 3, h, w]]) == 0
+                )
+                built = (
+                    loaded
+                    and rknn.build(
+                        do_quantization=dataset is not None, dataset=dataset, rknn_batch_size=batch_size
+                    )
+                    == 0
+                )
                 exported = built and rknn.export_rknn(rknn_path) == 0
-        for ok, what in ((loaded, f"could not load {onnx_path}"), (built, "could not build the model"),
-                         (exported, f"could not write {rknn_path}")):
+        for ok, what in (
+            (loaded, f"could not load {onnx_path}"),
+            (built, "could not build the model"),
+            (exported, f"could not write {rknn_path}"),
+        ):
             if not ok:
                 toolkit_failure(f"rknn-toolkit2 {what}", log_path)
         if simulate_on is None:
@@ -164,12 +220,23 @@ def build_rknn(onnx_path, rknn_path, platform, size, batch_size=1, calibration_d
 def write_model_card(rknn_path, size, batch_size, platform, quantized):
     """<model>.json beside the .rknn: what the board must feed it and what comes back."""
     h, w = size
-    write_json(os.path.splitext(rknn_path)[0] + ".json",
-               {"target_platform": platform, "precision": "int8" if quantized else "fp16",
-                "input": {"shape": [batch_size, h, w, 3], "layout": "NHWC", "dtype": "uint8", "range": [0, 255],
-                          "channels": "RGB"},
-                "output": {"shape": [batch_size, 3, h, w], "layout": "NCHW", "dtype": "float32", "range": [0, 1]},
-                "height": h, "width": w})
+    write_json(
+        os.path.splitext(rknn_path)[0] + ".json",
+        {
+            "target_platform": platform,
+            "precision": "int8" if quantized else "fp16",
+            "input": {
+                "shape": [batch_size, h, w, 3],
+                "layout": "NHWC",
+                "dtype": "uint8",
+                "range": [0, 255],
+                "channels": "RGB",
+            },
+            "output": {"shape": [batch_size, 3, h, w], "layout": "NCHW", "dtype": "float32", "range": [0, 1]},
+            "height": h,
+            "width": w,
+        },
+    )
 
 
 if __name__ == "__main__":

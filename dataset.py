@@ -1,6 +1,7 @@
 """Training data: normally exposed photos with exposure errors synthesised on the fly, and
 optionally real (input, ground truth) pairs in MSEC naming. Photos are decoded once, shrunk
 to `max_image_side` and kept in memory as uint8."""
+
 import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -11,8 +12,16 @@ import torchvision.transforms.functional as TF
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
-from utils import (ImageReadError, find_msec_pairs, fit_long_side, list_images, pad_bottom_right, read_image, resize,
-                   to_uint8)
+from utils import (
+    ImageReadError,
+    find_msec_pairs,
+    fit_long_side,
+    list_images,
+    pad_bottom_right,
+    read_image,
+    resize,
+    to_uint8,
+)
 
 
 def load_photo(path, max_side):
@@ -25,22 +34,27 @@ def load_photo(path, max_side):
 def load_photos(paths, max_side, desc):
     """Decode in threads (the decoders release the GIL). Unreadable files are skipped with a
     warning; returns (photos, indices of the paths kept)."""
+
     def load(path):
         try:
             return load_photo(path, max_side)
         except ImageReadError as e:
             print(f"warning: skipping unreadable image: {e}", file=sys.stderr)
             return None
+
     with ThreadPoolExecutor(max(os.cpu_count() or 1, 1)) as pool:
         photos = list(tqdm(pool.map(load, paths), total=len(paths), desc=desc, leave=False))
     kept = [i for i, p in enumerate(photos) if p is not None]
     if len(kept) < len(paths):
-        print(f"warning: {desc}: {len(paths) - len(kept)} of {len(paths)} images were unreadable and skipped",
-              file=sys.stderr)
+        print(
+            f"warning: {desc}: {len(paths) - len(kept)} of {len(paths)} images were unreadable and skipped",
+            file=sys.stderr,
+        )
     return [photos[i] for i in kept], kept
 
 
 # ---------------------------------------------------------------- synthesis
+
 
 def srgb_to_linear(x):
     return torch.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
@@ -53,7 +67,7 @@ def linear_to_srgb(x):
 def synthesize_ev(image, ev):
     """A shot taken `ev` stops brighter or darker: scale linear light by 2^ev and clip the
     highlights, as the sensor would."""
-    return linear_to_srgb((srgb_to_linear(image) * 2.0 ** ev).clamp(0, 1))
+    return linear_to_srgb((srgb_to_linear(image) * 2.0**ev).clamp(0, 1))
 
 
 def synthesize_jitter(image, rng, brightness, contrast, saturation, hue):
@@ -90,7 +104,9 @@ class ExposureDataset(Dataset):
     and validation identical across epochs (train=False ignores the epoch, crops the centre and
     neither flips nor rotates)."""
 
-    def __init__(self, targets, inputs, image_size, synthesis, train, seed=0, multiple=1, identity_fraction=0.0):
+    def __init__(
+        self, targets, inputs, image_size, synthesis, train, seed=0, multiple=1, identity_fraction=0.0
+    ):
         self.targets, self.inputs = targets, inputs
         self.crop_h, self.crop_w = image_size
         self.synthesis, self.train, self.seed, self.epoch = synthesis, train, seed, 0
@@ -140,16 +156,24 @@ class ExposureDataset(Dataset):
             full_input, full_target = full_input.flip(-1), full_target.flip(-1)
         h, w = fit_long_side(*target.shape[:2], working_size)
         m = self.multiple
-        small = [to_tensor(pad_bottom_right(resize(from_tensor(t), h, w), -(-h // m) * m, -(-w // m) * m))
-                 for t in (full_input, full_target)]
+        small = [
+            to_tensor(pad_bottom_right(resize(from_tensor(t), h, w), -(-h // m) * m, -(-w // m) * m))
+            for t in (full_input, full_target)
+        ]
         return small[0], small[1], full_input, full_target, (h, w)
 
     def _synthesize(self, target, rng):
         s = self.synthesis
         if rng.random() < s["ev_synthesis_fraction"]:
             return synthesize_ev(target, float(rng.uniform(*s["ev_range"])))
-        return synthesize_jitter(target, rng, s["color_jitter_brightness"], s["color_jitter_contrast"],
-                                 s["color_jitter_saturation"], s["color_jitter_hue"])
+        return synthesize_jitter(
+            target,
+            rng,
+            s["color_jitter_brightness"],
+            s["color_jitter_contrast"],
+            s["color_jitter_saturation"],
+            s["color_jitter_hue"],
+        )
 
 
 def to_tensor(rgb):
@@ -195,8 +219,13 @@ def collate(items):
     h = max(item[0].shape[1] for item in items)
     w = max(item[0].shape[2] for item in items)
     pad = lambda t: t if t.shape[1:] == (h, w) else to_tensor(pad_bottom_right(from_tensor(t), h, w))
-    return (torch.stack([pad(item[0]) for item in items]), torch.stack([pad(item[1]) for item in items]),
-            [item[2] for item in items], [item[3] for item in items], [item[4] for item in items])
+    return (
+        torch.stack([pad(item[0]) for item in items]),
+        torch.stack([pad(item[1]) for item in items]),
+        [item[2] for item in items],
+        [item[3] for item in items],
+        [item[4] for item in items],
+    )
 
 
 def build_dataset(conf, photo_dir, pair_input_dir, pair_gt_dir, train, multiple=1, log=print):
@@ -218,7 +247,9 @@ def build_dataset(conf, photo_dir, pair_input_dir, pair_gt_dir, train, multiple=
         for path in unmatched:
             log(f"warning: no ground truth in {pair_gt_dir} for {path}")
         if not pairs:
-            raise FileNotFoundError(f"no matching (input, ground truth) pairs in {pair_input_dir} / {pair_gt_dir}")
+            raise FileNotFoundError(
+                f"no matching (input, ground truth) pairs in {pair_input_dir} / {pair_gt_dir}"
+            )
         gt_paths = sorted({gt for _, gt, _ in pairs})
         gt_photos, kept = load_photos(gt_paths, max_side, f"loading {split} ground truths")
         gt_by_path = {gt_paths[i]: photo for i, photo in zip(kept, gt_photos)}
@@ -228,7 +259,24 @@ def build_dataset(conf, photo_dir, pair_input_dir, pair_gt_dir, train, multiple=
         inputs += in_photos
     if not targets:
         return None
-    synthesis = {k: conf[k] for k in ("ev_synthesis_fraction", "ev_range", "color_jitter_brightness",
-                                      "color_jitter_contrast", "color_jitter_saturation", "color_jitter_hue")}
-    return ExposureDataset(targets, inputs, conf["image_size"], synthesis, train, conf["seed"], multiple,
-                           conf["identity_fraction"])
+    synthesis = {
+        k: conf[k]
+        for k in (
+            "ev_synthesis_fraction",
+            "ev_range",
+            "color_jitter_brightness",
+            "color_jitter_contrast",
+            "color_jitter_saturation",
+            "color_jitter_hue",
+        )
+    }
+    return ExposureDataset(
+        targets,
+        inputs,
+        conf["image_size"],
+        synthesis,
+        train,
+        conf["seed"],
+        multiple,
+        conf["identity_fraction"],
+    )

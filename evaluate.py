@@ -11,6 +11,7 @@ to `report_dir`.
 `--good-photos` feeds the ground truths themselves as inputs and scores each output against its
 input: a well-exposed photo should come back (nearly) unchanged.
 """
+
 import functools
 import os
 import sys
@@ -19,18 +20,42 @@ import time
 import numpy as np
 
 from inference import correct_image, load_backend
-from utils import (ConfError, IMAGE_EXTENSIONS, ImageReadError, argument_parser, correction_settings, fail, find_msec_pairs,
-                   load_section, psnr, read_image, resize, ssim, to_uint8, write_csv, write_json)
+from utils import (
+    ConfError,
+    IMAGE_EXTENSIONS,
+    ImageReadError,
+    argument_parser,
+    correction_settings,
+    fail,
+    find_msec_pairs,
+    load_section,
+    psnr,
+    read_image,
+    resize,
+    ssim,
+    to_uint8,
+    write_csv,
+    write_json,
+)
 
 EV_ORDER = ("N1.5", "N1", "0", "P1", "P1.5")
-GROUPS = {"all": EV_ORDER, "under (N1.5, N1)": ("N1.5", "N1"), "over/normal (0, P1, P1.5)": ("0", "P1", "P1.5")}
+GROUPS = {
+    "all": EV_ORDER,
+    "under (N1.5, N1)": ("N1.5", "N1"),
+    "over/normal (0, P1, P1.5)": ("0", "P1", "P1.5"),
+}
 
 
 def parse_args():
     parser = argument_parser(__doc__, "evaluate")
-    parser.add_argument("--limit", type=int, default=None, help="score only the first N inputs (default: all)")
-    parser.add_argument("--good-photos", action="store_true",
-                        help="feed the ground truths as inputs and score each output against its input")
+    parser.add_argument(
+        "--limit", type=int, default=None, help="score only the first N inputs (default: all)"
+    )
+    parser.add_argument(
+        "--good-photos",
+        action="store_true",
+        help="feed the ground truths as inputs and score each output against its input",
+    )
     return parser.parse_args()
 
 
@@ -42,9 +67,11 @@ def main():
     if not conf["predictions_dir"] and not conf["model"]:
         fail("[evaluate] set 'model' (a .pth or .onnx) or 'predictions_dir' (outputs to score)")
     if args.good_photos and conf["predictions_dir"]:
-        fail("--good-photos runs the model on the ground truths: set 'model' and leave 'predictions_dir' empty")
+        fail(
+            "--good-photos runs the model on the ground truths: set 'model' and leave 'predictions_dir' empty"
+        )
     pairs, unmatched = find_pairs(conf["data_dir"], args.good_photos)
-    pairs = pairs[:args.limit] if args.limit else pairs
+    pairs = pairs[: args.limit] if args.limit else pairs
     backend = None
     if not conf["predictions_dir"]:
         try:
@@ -61,10 +88,17 @@ def main():
         fail("nothing was scored")
     summary = summarise(rows)
     print_table(summary, args.good_photos)
-    report = {"model": conf["model"] if backend else None, "predictions_dir": conf["predictions_dir"] or None,
-              "data_dir": conf["data_dir"], "good_photos": args.good_photos, **correction, "scored": len(rows),
-              "not_scored": missing + [f"no ground truth: {p}" for p in unmatched],
-              "seconds": round(time.time() - started, 1), "groups": summary}
+    report = {
+        "model": conf["model"] if backend else None,
+        "predictions_dir": conf["predictions_dir"] or None,
+        "data_dir": conf["data_dir"],
+        "good_photos": args.good_photos,
+        **correction,
+        "scored": len(rows),
+        "not_scored": missing + [f"no ground truth: {p}" for p in unmatched],
+        "seconds": round(time.time() - started, 1),
+        "groups": summary,
+    }
     write_report(conf["report_dir"], report, rows)
     print(f"{len(rows)} scored, {len(missing) + len(unmatched)} not scored; report in {conf['report_dir']}")
     sys.exit(1 if missing else 0)
@@ -76,8 +110,10 @@ def find_pairs(data_dir, good_photos):
     input_dir, gt_dir = os.path.join(data_dir, "INPUT_IMAGES"), os.path.join(data_dir, "GT_IMAGES")
     for folder in (input_dir, gt_dir):
         if not os.path.isdir(folder):
-            fail(f"[evaluate] key 'data_dir': {folder} not found (MSEC layout: INPUT_IMAGES/ and GT_IMAGES/; "
-                 f"see the README's 'Data' section)")
+            fail(
+                f"[evaluate] key 'data_dir': {folder} not found (MSEC layout: INPUT_IMAGES/ and GT_IMAGES/; "
+                f"see the README's 'Data' section)"
+            )
     pairs, unmatched = find_msec_pairs(input_dir, gt_dir)
     for path in unmatched:
         print(f"warning: no ground truth for {path}")
@@ -92,6 +128,7 @@ def score(pairs, backend, correction, predictions_dir, good_photos):
     """One row per scored input: PSNR/SSIM of the output against the ground truth and, unless the
     ground truth is the input (good_photos), of the input itself (the identity baseline)."""
     from tqdm import tqdm
+
     rows, missing = [], []
     for input_path, gt_path, ev in tqdm(pairs, desc="evaluating", unit="photo"):
         try:
@@ -101,9 +138,16 @@ def score(pairs, backend, correction, predictions_dir, good_photos):
         except (ImageReadError, FileNotFoundError) as e:
             missing.append(str(e))
             continue
-        output, source = (to_uint8(resize(x, *target.shape[:2]) if x.shape[:2] != target.shape[:2] else x)
-                          for x in (output, source))
-        row = {"input": os.path.basename(input_path), "ev": ev, "psnr": psnr(output, target), "ssim": ssim(output, target)}
+        output, source = (
+            to_uint8(resize(x, *target.shape[:2]) if x.shape[:2] != target.shape[:2] else x)
+            for x in (output, source)
+        )
+        row = {
+            "input": os.path.basename(input_path),
+            "ev": ev,
+            "psnr": psnr(output, target),
+            "ssim": ssim(output, target),
+        }
         if not good_photos:
             row.update(identity_psnr=psnr(source, target), identity_ssim=ssim(source, target))
         rows.append(row)
@@ -113,8 +157,10 @@ def score(pairs, backend, correction, predictions_dir, good_photos):
 def write_report(report_dir, report, rows):
     os.makedirs(report_dir, exist_ok=True)
     write_json(os.path.join(report_dir, "metrics.json"), report)
-    write_csv(os.path.join(report_dir, "per_image.csv"),
-              [{k: round(v, 4) if isinstance(v, float) else v for k, v in r.items()} for r in rows])
+    write_csv(
+        os.path.join(report_dir, "per_image.csv"),
+        [{k: round(v, 4) if isinstance(v, float) else v for k, v in r.items()} for r in rows],
+    )
 
 
 @functools.lru_cache(maxsize=1)
@@ -142,19 +188,29 @@ def summarise(rows):
         chosen = rows if name == "all" else [r for r in rows if r["ev"] in evs]
         if chosen:
             keys = [k for k in ("psnr", "ssim", "identity_psnr", "identity_ssim") if k in chosen[0]]
-            summary[name] = {"count": len(chosen), **{k: round(float(np.mean([r[k] for r in chosen])), 4) for k in keys}}
+            summary[name] = {
+                "count": len(chosen),
+                **{k: round(float(np.mean([r[k] for r in chosen])), 4) for k in keys},
+            }
     return summary
 
 
 def print_table(summary, good_photos):
     if good_photos:
-        print(f"\n{'good photos as inputs':<28}{'n':>5}{'PSNR':>9}{'SSIM':>8}   (output against its own input)")
-        print(f"{'all':<28}{summary['all']['count']:>5}{summary['all']['psnr']:>9.3f}{summary['all']['ssim']:>8.4f}")
+        print(
+            f"\n{'good photos as inputs':<28}{'n':>5}{'PSNR':>9}{'SSIM':>8}   (output against its own input)"
+        )
+        print(
+            f"{'all':<28}{summary['all']['count']:>5}{summary['all']['psnr']:>9.3f}"
+            f"{summary['all']['ssim']:>8.4f}"
+        )
         return
     print(f"\n{'inputs':<28}{'n':>5}{'PSNR':>9}{'SSIM':>8}   {'identity PSNR':>13}{'SSIM':>8}")
     for name, s in summary.items():
-        print(f"{name:<28}{s['count']:>5}{s['psnr']:>9.3f}{s['ssim']:>8.4f}   "
-              f"{s['identity_psnr']:>13.3f}{s['identity_ssim']:>8.4f}")
+        print(
+            f"{name:<28}{s['count']:>5}{s['psnr']:>9.3f}{s['ssim']:>8.4f}   "
+            f"{s['identity_psnr']:>13.3f}{s['identity_ssim']:>8.4f}"
+        )
 
 
 if __name__ == "__main__":

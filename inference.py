@@ -5,6 +5,7 @@ guided upsampling (the one home of its formula: training lifts its outputs with 
 `fit_affine_maps`) and the correction strength. No torch at import time: the ONNX path runs
 without it.
 """
+
 import json
 import os
 
@@ -13,8 +14,8 @@ import numpy as np
 
 from utils import check_arch, fit_long_side, pad_bottom_right, resize
 
-
 # ---------------------------------------------------------------- backends
+
 
 class Backend:
     """run(batch N x 3 x H x W float32 in [0, 1]) -> corrected batch, clipped to [0, 1];
@@ -36,6 +37,7 @@ def load_backend(model_path, arch_conf=None):
 
 def load_onnx_backend(path, arch_conf=None):
     import onnxruntime as ort
+
     try:
         session = ort.InferenceSession(path, providers=ort.get_available_providers())
     except Exception as e:  # onnxruntime raises its own exception types for a bad file
@@ -53,9 +55,10 @@ def load_onnx_backend(path, arch_conf=None):
 
     def run(batch):
         if fixed_batch and len(batch) != fixed_batch:  # a static batch: run one slice at a time
-            return np.concatenate([run(batch[i:i + 1]) for i in range(len(batch))])
+            return np.concatenate([run(batch[i : i + 1]) for i in range(len(batch))])
         # No clip here: the exported graph ends in a clamp to [0, 1] (convert_2_onnx.export_onnx).
         return session.run(None, {input_name: np.ascontiguousarray(batch, dtype=np.float32)})[0]
+
     return Backend(run, int(meta["size_multiple"]), arch, fixed)
 
 
@@ -63,6 +66,7 @@ def load_torch_backend(path, arch_conf=None):
     import torch
 
     from model import load_generator
+
     device = "cuda" if torch.cuda.is_available() else "cpu"
     generator, arch = load_generator(path, arch_conf, device)
 
@@ -70,10 +74,12 @@ def load_torch_backend(path, arch_conf=None):
         with torch.no_grad():
             x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(device)
             return generator(x).clamp(0, 1).cpu().numpy()
+
     return Backend(run, generator.multiple, arch)
 
 
 # ---------------------------------------------------------------- correction
+
 
 def network_size(height, width, backend, max_side, image_size=None):
     """The size the network runs at, before padding to the multiple: a static model's own size,
@@ -107,7 +113,9 @@ def network_outputs(photos, backend, max_side, image_size=None, ensemble=False):
     m = backend.multiple
     pad_h, pad_w = -(-net_h // m) * m, -(-net_w // m) * m
     if backend.fixed_size and (pad_h, pad_w) != tuple(backend.fixed_size):
-        raise ValueError(f"the model takes {backend.fixed_size} only; export it with dynamic_bhw for other sizes")
+        raise ValueError(
+            f"the model takes {backend.fixed_size} only; export it with dynamic_bhw for other sizes"
+        )
     padded = np.stack([pad_bottom_right(s, pad_h, pad_w) for s in small]).transpose(0, 3, 1, 2)
     outputs = run_network(padded, backend, ensemble).transpose(0, 2, 3, 1)[:, :net_h, :net_w]
     return list(zip(small, outputs))
@@ -118,7 +126,9 @@ def correct_batch(photos, backend, max_side, guided=True, image_size=None, ensem
     each result has its photo's exact size. Reduced photos are lifted back by guided upsampling
     (`guided`) or plain resizing. `strength` scales the correction (0: none, 1: the model's)."""
     results = []
-    for photo, (low_in, low_out) in zip(photos, network_outputs(photos, backend, max_side, image_size, ensemble)):
+    for photo, (low_in, low_out) in zip(
+        photos, network_outputs(photos, backend, max_side, image_size, ensemble)
+    ):
         full_size = photo.shape[:2] == low_in.shape[:2]
         if full_size and strength == 1:
             results.append(np.ascontiguousarray(low_out))
@@ -155,11 +165,16 @@ def fit_affine_maps(low_in, low_out, box, xp, eps=GUIDED_EPS):
 
     def covariance(a, b, mean_a, mean_b):
         prods = box(xp.stack([a[..., i] * b[..., j] for i in range(3) for j in range(3)], -1))
-        entries = [prods[..., 3 * i + j] - mean_a[..., i] * mean_b[..., j] + (eps if i == j else 0.0)
-                   for i in range(3) for j in range(3)]
+        entries = [
+            prods[..., 3 * i + j] - mean_a[..., i] * mean_b[..., j] + (eps if i == j else 0.0)
+            for i in range(3)
+            for j in range(3)
+        ]
         return xp.stack(entries, -1).reshape(tuple(prods.shape[:-1]) + (3, 3))
-    coef_a = xp.linalg.solve(covariance(low_in, low_in, mean_in, mean_in),
-                             covariance(low_in, low_out, mean_in, mean_out))
+
+    coef_a = xp.linalg.solve(
+        covariance(low_in, low_in, mean_in, mean_in), covariance(low_in, low_out, mean_in, mean_out)
+    )
     coef_b = mean_out - xp.einsum("...i,...ic->...c", mean_in, coef_a)
     shape = tuple(coef_a.shape[:-2])
     return box(coef_a.reshape(shape + (9,))).reshape(shape + (3, 3)), box(coef_b)
@@ -187,8 +202,9 @@ def guided_upsample(low_in, low_out, full_in, strength=1.0, radius=None, eps=GUI
     input. Detail comes from the full-resolution input, the colour and tone change from the network
     (the paper's bilateral guided upsampling, in guided-filter form)."""
     radius = radius or guided_radius(*low_in.shape[:2])
-    coef_a, coef_b = fit_affine_maps(low_in.astype(np.float32), low_out.astype(np.float32),
-                                     box_filter(radius), np, eps)
+    coef_a, coef_b = fit_affine_maps(
+        low_in.astype(np.float32), low_out.astype(np.float32), box_filter(radius), np, eps
+    )
     coef_a, coef_b = scale_strength(coef_a, coef_b, strength)
     return apply_affine_maps(coef_a, coef_b, full_in)
 
@@ -206,13 +222,18 @@ def apply_affine_maps(coef_a, coef_b, full_in, strip_rows=64):
         rows = min(strip_rows, full_h - top)
         # dst (x, y) -> src ((x + 0.5) * sx - 0.5, (top + y + 0.5) * sy - 0.5): cv2.resize's bilinear grid.
         matrix = np.float32([[sx, 0, 0.5 * sx - 0.5], [0, sy, (top + 0.5) * sy - 0.5]])
-        warp = lambda m: cv2.warpAffine(m, matrix, (full_w, rows), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                                        borderMode=cv2.BORDER_REPLICATE)
-        strip = full_in[top:top + rows]
+        warp = lambda m: cv2.warpAffine(
+            m,
+            matrix,
+            (full_w, rows),
+            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
+        strip = full_in[top : top + rows]
         acc = warp(maps[3])
         for i in range(3):
             gain = warp(maps[i])
-            gain *= strip[:, :, i:i + 1]
+            gain *= strip[:, :, i : i + 1]
             acc += gain
-        np.clip(acc, 0, 1, out=out[top:top + rows])
+        np.clip(acc, 0, 1, out=out[top : top + rows])
     return out

@@ -3,6 +3,7 @@ the full-resolution image), so the terms keep their scale whatever the crop size
 reconstruction = mean L1; pyramid level l (l = 1 finest) = 2^(l-2) * its summed L1 / (3hw),
 i.e. its mean L1 times 2^(l-2) / 4^(l-1); the paper's adversarial weight 3*h*w*n becomes
 adversarial_loss_weight = n (the level count). Weights are conf keys in `train`."""
+
 import torch
 import torch.nn.functional as F
 
@@ -43,13 +44,16 @@ def discriminator_loss(real_logits, fake_logits):
 
 # ---------------------------------------------------------------- losses on what ships
 
+
 def box_mean(radius):
     """Window mean over H and W of (..., H, W, C) tensors, reflect borders: inference.box_filter in torch."""
+
     def box(x):
         shape = x.shape
         y = x.reshape((-1,) + tuple(shape[-3:])).permute(0, 3, 1, 2)
         y = F.avg_pool2d(F.pad(y, (radius,) * 4, mode="reflect"), 2 * radius + 1, stride=1)
         return y.permute(0, 2, 3, 1).reshape(shape)
+
     return box
 
 
@@ -58,8 +62,9 @@ def guided_lift(low_in, low_out, full_in):
     pair (3 x h x w) by the same fit_affine_maps, upsampled bilinearly to full_in's size (3 x H x W)
     and applied to it, clipped to [0, 1] as prediction does."""
     h, w = low_in.shape[1:]
-    coef_a, coef_b = fit_affine_maps(low_in.permute(1, 2, 0), low_out.permute(1, 2, 0),
-                                     box_mean(guided_radius(h, w)), torch)
+    coef_a, coef_b = fit_affine_maps(
+        low_in.permute(1, 2, 0), low_out.permute(1, 2, 0), box_mean(guided_radius(h, w)), torch
+    )
     maps = torch.cat([coef_a.reshape(h, w, 9), coef_b], -1).permute(2, 0, 1)[None]
     maps = F.interpolate(maps, size=tuple(full_in.shape[1:]), mode="bilinear", align_corners=False)[0]
     coef_a, coef_b = maps[:9].reshape(3, 3, *full_in.shape[1:]), maps[9:]
@@ -68,7 +73,7 @@ def guided_lift(low_in, low_out, full_in):
 
 def _gaussian_window(like, size=11, sigma=1.5):
     x = torch.arange(size, dtype=like.dtype, device=like.device) - (size - 1) / 2
-    g = torch.exp(-x ** 2 / (2 * sigma ** 2))
+    g = torch.exp(-(x**2) / (2 * sigma**2))
     return g / g.sum()
 
 
@@ -76,12 +81,15 @@ def ssim_loss(output, target):
     """1 - SSIM (Gaussian window sigma 1.5, as the metric), on N x 3 x H x W or 3 x H x W in [0, 1]."""
     output, target = (t if t.dim() == 4 else t[None] for t in (output, target))
     g = _gaussian_window(output)
-    blur = lambda t: F.conv2d(F.conv2d(t, g.view(1, 1, 1, -1).expand(3, 1, 1, -1), groups=3),
-                              g.view(1, 1, -1, 1).expand(3, 1, -1, 1), groups=3)
+    blur = lambda t: F.conv2d(
+        F.conv2d(t, g.view(1, 1, 1, -1).expand(3, 1, 1, -1), groups=3),
+        g.view(1, 1, -1, 1).expand(3, 1, -1, 1),
+        groups=3,
+    )
     mu_x, mu_y = blur(output), blur(target)
-    var_x = blur(output * output) - mu_x ** 2
-    var_y = blur(target * target) - mu_y ** 2
+    var_x = blur(output * output) - mu_x**2
+    var_y = blur(target * target) - mu_y**2
     cov = blur(output * target) - mu_x * mu_y
-    c1, c2 = 0.01 ** 2, 0.03 ** 2
-    ssim = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x ** 2 + mu_y ** 2 + c1) * (var_x + var_y + c2))
+    c1, c2 = 0.01**2, 0.03**2
+    ssim = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
     return 1 - ssim.mean()

@@ -6,6 +6,7 @@ level's result is upsampled by a learned 2x2 stride-2 transposed conv and added 
 finer Laplacian band. Checkpoints carry the architecture keys, so predict/convert rebuild
 exactly what was trained.
 """
+
 import json
 import os
 import warnings
@@ -17,8 +18,8 @@ import torch.nn.functional as F
 
 from utils import ARCH_KEYS, atomic_write, check_arch, check_size_multiple
 
-
 # ---------------------------------------------------------------- the pyramid (one place)
+
 
 def _gaussian_kernel(channels, like):
     """The 5x5 binomial kernel, one per channel. Made in numpy so that an ONNX trace records a
@@ -30,7 +31,9 @@ def _gaussian_kernel(channels, like):
 
 def pyramid_down(x):
     """Blur with a 5x5 binomial kernel (reflect padding) and halve H and W."""
-    return F.conv2d(F.pad(x, (2, 2, 2, 2), mode="reflect"), _gaussian_kernel(x.shape[1], x), stride=2, groups=x.shape[1])
+    return F.conv2d(
+        F.pad(x, (2, 2, 2, 2), mode="reflect"), _gaussian_kernel(x.shape[1], x), stride=2, groups=x.shape[1]
+    )
 
 
 def pyramid_up(x):
@@ -63,6 +66,7 @@ def reconstruct_laplacian(bands):
 
 # ---------------------------------------------------------------- sizes
 
+
 def size_multiple(level_count, layer_counts):
     """H and W must be multiples of this: the level j-th from the coarsest is 2^(n-1-j) smaller
     than the image and its U-Net halves it layer_counts[j]-1 more times."""
@@ -71,6 +75,7 @@ def size_multiple(level_count, layer_counts):
 
 # ---------------------------------------------------------------- attention blocks
 
+
 class MultiScaleChannelAttention(nn.Module):
     """MS-CAM of Attentional Feature Fusion (Dai et al. 2021): local (pointwise) plus global
     (pooled) channel context. Normalisation layers are left out, as in the rest of the net."""
@@ -78,8 +83,12 @@ class MultiScaleChannelAttention(nn.Module):
     def __init__(self, channels, reduction):
         super().__init__()
         inner = max(channels // reduction, 1)
-        self.local = nn.Sequential(nn.Conv2d(channels, inner, 1), nn.ReLU(inplace=True), nn.Conv2d(inner, channels, 1))
-        self.glob = nn.Sequential(nn.Conv2d(channels, inner, 1), nn.ReLU(inplace=True), nn.Conv2d(inner, channels, 1))
+        self.local = nn.Sequential(
+            nn.Conv2d(channels, inner, 1), nn.ReLU(inplace=True), nn.Conv2d(inner, channels, 1)
+        )
+        self.glob = nn.Sequential(
+            nn.Conv2d(channels, inner, 1), nn.ReLU(inplace=True), nn.Conv2d(inner, channels, 1)
+        )
 
     def forward(self, x):
         return torch.sigmoid(self.local(x) + self.glob(x.mean(dim=(2, 3), keepdim=True)))
@@ -114,20 +123,25 @@ class PolarizedSelfAttention(nn.Module):
 
     def forward(self, x):
         n, c, h, w = x.shape
-        q = torch.softmax(self.ch_query(x).reshape(n, 1, h * w), dim=-1)          # N,1,HW
-        v = self.ch_value(x).reshape(n, -1, h * w)                                 # N,C/2,HW
-        z = torch.matmul(v, q.transpose(1, 2)).unsqueeze(-1)                       # N,C/2,1,1
+        q = torch.softmax(self.ch_query(x).reshape(n, 1, h * w), dim=-1)  # N,1,HW
+        v = self.ch_value(x).reshape(n, -1, h * w)  # N,C/2,HW
+        z = torch.matmul(v, q.transpose(1, 2)).unsqueeze(-1)  # N,C/2,1,1
         x = x * torch.sigmoid(self.ch_norm(self.ch_up(z)))
         q = torch.softmax(self.sp_query(x).mean(dim=(2, 3)), dim=-1).unsqueeze(1)  # N,1,C/2
-        v = self.sp_value(x).reshape(n, -1, h * w)                                 # N,C/2,HW
+        v = self.sp_value(x).reshape(n, -1, h * w)  # N,C/2,HW
         return x * torch.sigmoid(torch.matmul(q, v).reshape(n, 1, h, w))
 
 
 # ---------------------------------------------------------------- generator
 
+
 def _double_conv(cin, cout):
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.LeakyReLU(0.2, inplace=True),
-                         nn.Conv2d(cout, cout, 3, padding=1), nn.LeakyReLU(0.2, inplace=True))
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, padding=1),
+        nn.LeakyReLU(0.2, inplace=True),
+        nn.Conv2d(cout, cout, 3, padding=1),
+        nn.LeakyReLU(0.2, inplace=True),
+    )
 
 
 class UNet(nn.Module):
@@ -136,16 +150,24 @@ class UNet(nn.Module):
 
     def __init__(self, depth, channels, use_iaff=False, iaff_r=4, use_psa=False):
         super().__init__()
-        widths = [channels * 2 ** i for i in range(depth)]
+        widths = [channels * 2**i for i in range(depth)]
         self.encoders = nn.ModuleList(_double_conv(cin, cout) for cin, cout in zip([3] + widths[:-1], widths))
         # PSA at the bottleneck: the coarsest map is where global context pays off and
         # where attention over H*W positions is cheapest.
         self.bottleneck_attention = PolarizedSelfAttention(widths[-1]) if use_psa else nn.Identity()
-        self.ups = nn.ModuleList(nn.ConvTranspose2d(widths[i + 1], widths[i], 2, stride=2) for i in range(depth - 1))
+        self.ups = nn.ModuleList(
+            nn.ConvTranspose2d(widths[i + 1], widths[i], 2, stride=2) for i in range(depth - 1)
+        )
         # iAFF replaces the plain concatenation of skip and upsampled decoder features, so
         # the net learns how much of each to keep per channel and pixel.
-        self.fusions = nn.ModuleList(IterativeAttentionalFusion(widths[i], iaff_r) for i in range(depth - 1)) if use_iaff else None
-        self.decoders = nn.ModuleList(_double_conv(widths[i] * (1 if use_iaff else 2), widths[i]) for i in range(depth - 1))
+        self.fusions = (
+            nn.ModuleList(IterativeAttentionalFusion(widths[i], iaff_r) for i in range(depth - 1))
+            if use_iaff
+            else None
+        )
+        self.decoders = nn.ModuleList(
+            _double_conv(widths[i] * (1 if use_iaff else 2), widths[i]) for i in range(depth - 1)
+        )
         self.head = nn.Conv2d(widths[0], 3, 1)
 
     def forward(self, x):
@@ -158,22 +180,35 @@ class UNet(nn.Module):
         h = self.bottleneck_attention(skips.pop())
         for i in reversed(range(len(self.decoders))):
             up, skip = self.ups[i](h), skips[i]
-            h = self.decoders[i](self.fusions[i](skip, up) if self.fusions is not None else torch.cat([skip, up], 1))
+            h = self.decoders[i](
+                self.fusions[i](skip, up) if self.fusions is not None else torch.cat([skip, up], 1)
+            )
         return x + self.head(h)
 
 
 class Generator(nn.Module):
-    def __init__(self, laplacian_level_count, layer_count_of_every_unet, first_layer_out_channels_of_every_unet,
-                 use_iaff=False, iaff_r=4, use_psa=False):
+    def __init__(
+        self,
+        laplacian_level_count,
+        layer_count_of_every_unet,
+        first_layer_out_channels_of_every_unet,
+        use_iaff=False,
+        iaff_r=4,
+        use_psa=False,
+    ):
         super().__init__()
         self.level_count = laplacian_level_count
         self.multiple = size_multiple(laplacian_level_count, layer_count_of_every_unet)
         # Index 0 is the coarsest level, as the conf lists U-Nets coarse to fine.
-        self.unets = nn.ModuleList(UNet(d, c, use_iaff, iaff_r, use_psa)
-                                   for d, c in zip(layer_count_of_every_unet, first_layer_out_channels_of_every_unet))
+        self.unets = nn.ModuleList(
+            UNet(d, c, use_iaff, iaff_r, use_psa)
+            for d, c in zip(layer_count_of_every_unet, first_layer_out_channels_of_every_unet)
+        )
         # iAFF is not used where a level's result meets the next band: with 3 channels there is
         # nothing to reduce, and the sum already is the pyramid's own reconstruction rule.
-        self.level_ups = nn.ModuleList(nn.ConvTranspose2d(3, 3, 2, stride=2) for _ in range(laplacian_level_count - 1))
+        self.level_ups = nn.ModuleList(
+            nn.ConvTranspose2d(3, 3, 2, stride=2) for _ in range(laplacian_level_count - 1)
+        )
         for up in self.level_ups:  # start as nearest-neighbour upsampling, i.e. a plain pyramid
             nn.init.zeros_(up.bias)
             with torch.no_grad():
@@ -211,6 +246,7 @@ class Discriminator(nn.Module):
 
 # ---------------------------------------------------------------- build and checkpoints (one place)
 
+
 def arch_from_conf(conf):
     return {key: conf[key] for key in ARCH_KEYS}
 
@@ -227,6 +263,7 @@ def parameter_count(module):
 # and "generator" (its state dict) always; best.pth adds "epoch", "valid_psnr", "valid_ssim";
 # last.pth adds what resuming needs: "discriminator", "optimizer_g", "optimizer_d", "epoch",
 # "best_psnr", "history", "rng" (train.rng_states, tensors and plain types only) and "conf".
+
 
 def save_checkpoint(path, payload):
     """Write atomically: a kill at any moment leaves the old file whole."""
@@ -248,7 +285,9 @@ def read_checkpoint(path):
 
 
 def export_generator_weights(path, generator, arch, half=False, extra=None):
-    state = {k: (v.half() if half and v.is_floating_point() else v) for k, v in generator.state_dict().items()}
+    state = {
+        k: (v.half() if half and v.is_floating_point() else v) for k, v in generator.state_dict().items()
+    }
     save_checkpoint(path, {"arch": dict(arch), "generator": state, **(extra or {})})
 
 
@@ -261,11 +300,14 @@ def load_generator(path, conf=None, device="cpu"):
     if conf is not None:
         check_arch(conf, arch, f"the checkpoint {path}")
     generator = build_generator(arch)
-    generator.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in checkpoint["generator"].items()})
+    generator.load_state_dict(
+        {k: v.float() if v.is_floating_point() else v for k, v in checkpoint["generator"].items()}
+    )
     return generator.to(device).eval(), arch
 
 
 # ---------------------------------------------------------------- ONNX export
+
 
 def export_onnx(generator, arch, path, shape, dynamic, opset=17):
     """TorchScript exporter (dynamo=False): its graphs run fully on Rockchip NPUs. One input
@@ -281,7 +323,10 @@ def export_onnx(generator, arch, path, shape, dynamic, opset=17):
         def forward(self, image):
             return self.net(image).clamp(0, 1)
 
-    axes = {"image": {0: "batch", 2: "height", 3: "width"}, "corrected": {0: "batch", 2: "height", 3: "width"}}
+    axes = {
+        "image": {0: "batch", 2: "height", 3: "width"},
+        "corrected": {0: "batch", 2: "height", 3: "width"},
+    }
 
     def write(tmp):
         with warnings.catch_warnings():
@@ -290,14 +335,26 @@ def export_onnx(generator, arch, path, shape, dynamic, opset=17):
             warnings.filterwarnings("ignore", category=DeprecationWarning)
             warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
             warnings.filterwarnings("ignore", message="Constant folding", category=UserWarning)
-            torch.onnx.export(Clamped(generator.eval()), torch.rand(*shape), tmp, input_names=["image"],
-                              output_names=["corrected"], dynamic_axes=axes if dynamic else None,
-                              opset_version=opset, dynamo=False)
+            torch.onnx.export(
+                Clamped(generator.eval()),
+                torch.rand(*shape),
+                tmp,
+                input_names=["image"],
+                output_names=["corrected"],
+                dynamic_axes=axes if dynamic else None,
+                opset_version=opset,
+                dynamo=False,
+            )
         graph = onnx.load(tmp)
-        for key, value in (("arch", json.dumps(arch)), ("size_multiple", str(generator.multiple)),
-                           ("input", "RGB, N x 3 x H x W float32 in [0, 1]"), ("output", "corrected RGB, same layout")):
+        for key, value in (
+            ("arch", json.dumps(arch)),
+            ("size_multiple", str(generator.multiple)),
+            ("input", "RGB, N x 3 x H x W float32 in [0, 1]"),
+            ("output", "corrected RGB, same layout"),
+        ):
             entry = graph.metadata_props.add()
             entry.key, entry.value = key, value
         onnx.checker.check_model(graph)
         onnx.save(graph, tmp)
+
     atomic_write(path, write)

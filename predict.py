@@ -7,6 +7,7 @@ present); a .onnx model runs in ONNX Runtime and imports no torch. Large photos 
 upsampling (a local affine colour transform), as in the paper's protocol. Videos are corrected
 frame by frame with the correction smoothed over time, and written as MP4 with their audio.
 """
+
 import os
 import sys
 import time
@@ -15,15 +16,30 @@ import numpy as np
 from tqdm import tqdm
 
 from inference import correct_batch, load_backend, network_size
-from utils import (IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, ConfError, ImageReadError, argument_parser,
-                   correction_settings, fail, list_images, load_section, read_image, write_image)
+from utils import (
+    IMAGE_EXTENSIONS,
+    VIDEO_EXTENSIONS,
+    ConfError,
+    ImageReadError,
+    argument_parser,
+    correction_settings,
+    fail,
+    list_images,
+    load_section,
+    read_image,
+    write_image,
+)
 
 
 def parse_args():
     parser = argument_parser(__doc__, "predict")
     parser.add_argument("--batch", type=int, default=1, help="photos per network call when their sizes match")
-    parser.add_argument("--strength", type=float, default=None,
-                        help="correction strength in [0, 2] (0: none, 1: the model's); overrides the conf's")
+    parser.add_argument(
+        "--strength",
+        type=float,
+        default=None,
+        help="correction strength in [0, 2] (0: none, 1: the model's); overrides the conf's",
+    )
     return parser.parse_args()
 
 
@@ -45,15 +61,31 @@ def main():
     out_dir = os.path.abspath(conf["result_output_dir"])
     correction = correction_settings(conf)
     failed = []
-    done = correct_photos(photos, output_paths(photos, root, out_dir, conf["output_format"]), backend, correction,
-                          args.batch, conf["show_result"], failed)
+    done = correct_photos(
+        photos,
+        output_paths(photos, root, out_dir, conf["output_format"]),
+        backend,
+        correction,
+        args.batch,
+        conf["show_result"],
+        failed,
+    )
     if videos:
-        done += correct_videos(videos, output_paths(videos, root, out_dir, "mp4"), backend, correction,
-                               conf["temporal_smoothing"], conf["video_crf"], failed)
+        done += correct_videos(
+            videos,
+            output_paths(videos, root, out_dir, "mp4"),
+            backend,
+            correction,
+            conf["temporal_smoothing"],
+            conf["video_crf"],
+            failed,
+        )
     for message in failed:
         print(f"error: {message}", file=sys.stderr)
-    print(f"{done} corrected, {len(failed)} unreadable, {time.time() - started:.1f} s; "
-          f"results in {conf['result_output_dir']}")
+    print(
+        f"{done} corrected, {len(failed)} unreadable, {time.time() - started:.1f} s; "
+        f"results in {conf['result_output_dir']}"
+    )
     sys.exit(1 if failed else 0)
 
 
@@ -69,13 +101,18 @@ def gather_inputs(img_pth, result_output_dir):
     files = sorted(files)
     ext = lambda p: os.path.splitext(p)[1].lower()
     videos = [p for p in files if ext(p) in VIDEO_EXTENSIONS]
-    photos = [p for p in files if ext(p) not in VIDEO_EXTENSIONS and (ext(p) in IMAGE_EXTENSIONS or p == img_pth)]
+    photos = [
+        p for p in files if ext(p) not in VIDEO_EXTENSIONS and (ext(p) in IMAGE_EXTENSIONS or p == img_pth)
+    ]
     for path in files:
         if path not in photos and path not in videos:
             print(f"note: skipping {path}: neither a photo nor a video")
     if not photos and not videos:
-        fail(f"no photos or videos found in {img_pth} (looked for "
-             f"{', '.join(IMAGE_EXTENSIONS + VIDEO_EXTENSIONS)})", code=1)
+        fail(
+            f"no photos or videos found in {img_pth} (looked for "
+            f"{', '.join(IMAGE_EXTENSIONS + VIDEO_EXTENSIONS)})",
+            code=1,
+        )
     return photos, videos, root
 
 
@@ -99,13 +136,24 @@ def correct_photos(paths, outputs, backend, correction, batch_size, show, failed
 def correct_videos(paths, outputs, backend, correction, smoothing, crf, failed):
     """Correct each video into an MP4 (video.correct_video), a progress bar in frames per video."""
     import video  # PyAV: only the video path needs it
+
     done = 0
     for path in paths:
         try:
             frames = video.probe(path)[0]
             with tqdm(total=frames or None, desc=os.path.basename(path), unit="frame") as bar:
-                video.correct_video(path, outputs[path], backend, correction["max_side"], correction["image_size"],
-                                    correction["ensemble"], correction["strength"], smoothing, crf, bar.update)
+                video.correct_video(
+                    path,
+                    outputs[path],
+                    backend,
+                    correction["max_side"],
+                    correction["image_size"],
+                    correction["ensemble"],
+                    correction["strength"],
+                    smoothing,
+                    crf,
+                    bar.update,
+                )
             done += 1
         except video.VideoReadError as e:
             failed.append(str(e))
@@ -113,6 +161,7 @@ def correct_videos(paths, outputs, backend, correction, smoothing, crf, failed):
 
 
 # ---------------------------------------------------------------- files
+
 
 def output_paths(inputs, root, out_dir, fmt):
     """Each input's result path: its relative subfolder under out_dir, named after it. Never an
@@ -152,10 +201,12 @@ def read_batches(paths, batch_size, backend, correction, failed):
 def show_side_by_side(before, after, out_path):
     """A figure of input and output; saved beside the output when there is no display."""
     import matplotlib
+
     headless = sys.platform.startswith("linux") and not os.environ.get("DISPLAY")
     if headless:
         matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     fig, axes = plt.subplots(1, 2, figsize=(12, 6))
     for ax, image, title in zip(axes, (before, after), ("input", "corrected")):
         ax.imshow(np.clip(image, 0, 1)), ax.set_title(title), ax.axis("off")

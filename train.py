@@ -4,6 +4,7 @@ discriminator). One process: `python train.py`; several GPUs or CPU processes:
 
 Stages, top to bottom: the processes and device, the data, the models and optimisers, resuming
 from last.pth, the epochs (a training pass, validation, checkpoints and reports), a summary."""
+
 import math
 import os
 import random
@@ -21,17 +22,43 @@ from tqdm import tqdm
 import loss as losses
 from dataset import WorkingSizeBatches, build_dataset, collate, from_tensor
 from inference import guided_upsample
-from model import (Discriminator, arch_from_conf, build_generator, load_generator, parameter_count, read_checkpoint,
-                   save_checkpoint, size_multiple)
-from utils import (ConfError, argument_parser, atomic_write, check_size_multiple, fail, load_section, psnr, ssim, to_uint8,
-                   write_csv)
+from model import (
+    Discriminator,
+    arch_from_conf,
+    build_generator,
+    load_generator,
+    parameter_count,
+    read_checkpoint,
+    save_checkpoint,
+    size_multiple,
+)
+from utils import (
+    ConfError,
+    argument_parser,
+    atomic_write,
+    check_size_multiple,
+    fail,
+    load_section,
+    psnr,
+    ssim,
+    to_uint8,
+    write_csv,
+)
 
 
 def parse_args():
     parser = argument_parser(__doc__, "train")
-    parser.add_argument("--no-resume", action="store_true", help="start afresh even if last.pth exists (it is then overwritten)")
-    parser.add_argument("--max-epochs-this-run", type=int, default=0,
-                        help="stop after this many epochs (0: no limit); the next run resumes from last.pth")
+    parser.add_argument(
+        "--no-resume",
+        action="store_true",
+        help="start afresh even if last.pth exists (it is then overwritten)",
+    )
+    parser.add_argument(
+        "--max-epochs-this-run",
+        type=int,
+        default=0,
+        help="stop after this many epochs (0: no limit); the next run resumes from last.pth",
+    )
     return parser.parse_args()
 
 
@@ -64,37 +91,56 @@ def train(conf, args, device, rank, world, log):
     if conf["resume"] and not args.no_resume and os.path.isfile(last_path):
         state = load_training_state(last_path, arch_from_conf(conf))
         if state["epoch"] >= conf["epochs"]:  # said before minutes of photo loading
-            log(f"already trained {state['epoch']} of {conf['epochs']} epochs in {last_path}; nothing to do "
-                f"(raise 'epochs' to train on, or run with --no-resume to start afresh)")
+            log(
+                f"already trained {state['epoch']} of {conf['epochs']} epochs in {last_path}; nothing to do "
+                f"(raise 'epochs' to train on, or run with --no-resume to start afresh)"
+            )
             return
     seed_everything(conf["seed"])
     train_set, valid_set = load_data(conf, world, log)
     models = build_models(conf, device, state, log)
-    log(f"generator: {parameter_count(models['generator']) / 1e6:.2f} M parameters; {len(train_set)} training, "
-        f"{len(valid_set) if valid_set else 0} validation samples; {world} process(es) on {device}")
+    log(
+        f"generator: {parameter_count(models['generator']) / 1e6:.2f} M parameters; "
+        f"{len(train_set)} training, "
+        f"{len(valid_set) if valid_set else 0} validation samples; {world} process(es) on {device}"
+    )
     if state:
         log(f"resumed from {last_path} after epoch {state['epoch']}")
     start = state["epoch"] if state else 0
     best_psnr, history = (state["best_psnr"], state["history"]) if state else (-float("inf"), [])
-    stop = conf["epochs"] if not args.max_epochs_this_run else min(conf["epochs"], start + args.max_epochs_this_run)
+    stop = (
+        conf["epochs"]
+        if not args.max_epochs_this_run
+        else min(conf["epochs"], start + args.max_epochs_this_run)
+    )
     if valid_set is None:
         log("no validation data (valid_data_dir and paired_valid_* are empty): best.pth is the last epoch")
 
     sampler = DistributedSampler(train_set, world, rank, shuffle=True, seed=conf["seed"], drop_last=True)
-    batches = WorkingSizeBatches(sampler, conf["batch_size"], conf["working_sizes"], conf["working_size_weights"],
-                                 conf["seed"])
-    loader = DataLoader(train_set, batch_sampler=batches, num_workers=conf["num_workers"], collate_fn=collate,
-                        pin_memory=device.type == "cuda")
+    batches = WorkingSizeBatches(
+        sampler, conf["batch_size"], conf["working_sizes"], conf["working_size_weights"], conf["seed"]
+    )
+    loader = DataLoader(
+        train_set,
+        batch_sampler=batches,
+        num_workers=conf["num_workers"],
+        collate_fn=collate,
+        pin_memory=device.type == "cuda",
+    )
     for epoch in range(start, stop):
         started = time.time()
         batches.set_epoch(epoch)
         train_set.epoch = epoch
         row, samples = train_one_epoch(models, loader, conf, epoch, device, rank, world, last_path)
         if rank == 0:
-            val_psnr, val_ssim, val_samples = validate(models["generator"], valid_set, device, conf["batch_size"],
-                                                       conf["working_sizes"])
-            row.update(valid_psnr=round(val_psnr, 4), valid_ssim=round(val_ssim, 4),
-                       seconds=round(time.time() - started, 1))
+            val_psnr, val_ssim, val_samples = validate(
+                models["generator"], valid_set, device, conf["batch_size"], conf["working_sizes"]
+            )
+            row.update(
+                valid_psnr=round(val_psnr, 4),
+                valid_ssim=round(val_ssim, 4),
+                seconds=round(time.time() - started, 1),
+            )
             history.append(row)
             improved = valid_set is None or val_psnr > best_psnr
             best_psnr = val_psnr if improved else best_psnr
@@ -107,6 +153,7 @@ def train(conf, args, device, rank, world, log):
 
 
 # ---------------------------------------------------------------- setup
+
 
 def seed_everything(seed):
     random.seed(seed)
@@ -122,15 +169,31 @@ def load_data(conf, world, log):
             check_size_multiple(*conf["image_size"], multiple, "[train] key 'image_size'")
         for side in conf["working_sizes"]:
             check_size_multiple(side, side, multiple, "[train] key 'working_sizes' entry")
-        train_set = build_dataset(conf, conf["train_data_dir"], conf["paired_train_input_dir"],
-                                  conf["paired_train_gt_dir"], True, multiple, log)
-        valid_set = build_dataset(conf, conf["valid_data_dir"], conf["paired_valid_input_dir"],
-                                  conf["paired_valid_gt_dir"], False, multiple, log)
+        train_set = build_dataset(
+            conf,
+            conf["train_data_dir"],
+            conf["paired_train_input_dir"],
+            conf["paired_train_gt_dir"],
+            True,
+            multiple,
+            log,
+        )
+        valid_set = build_dataset(
+            conf,
+            conf["valid_data_dir"],
+            conf["paired_valid_input_dir"],
+            conf["paired_valid_gt_dir"],
+            False,
+            multiple,
+            log,
+        )
     except (FileNotFoundError, ValueError) as e:
         fail(str(e))
     if train_set is None:
-        fail("no training data: set train_data_dir and/or paired_train_input_dir + paired_train_gt_dir "
-             "(see the README's 'Data' section)")
+        fail(
+            "no training data: set train_data_dir and/or paired_train_input_dir + paired_train_gt_dir "
+            "(see the README's 'Data' section)"
+        )
     if len(train_set) < conf["batch_size"] * world:
         fail(f"only {len(train_set)} training photos for batch_size {conf['batch_size']} x {world} processes")
     return train_set, valid_set
@@ -147,8 +210,11 @@ def build_models(conf, device, state, log):
             fail(str(e))
     discriminator = Discriminator(conf["discriminator_image_size"]).to(device)
     opt_g = torch.optim.Adam(generator.parameters(), lr=conf["init_lr"], weight_decay=conf["weight_decay"])
-    opt_d = torch.optim.Adam(discriminator.parameters(), lr=conf["discriminator_init_lr"],
-                             weight_decay=conf["discriminator_weight_decay"])
+    opt_d = torch.optim.Adam(
+        discriminator.parameters(),
+        lr=conf["discriminator_init_lr"],
+        weight_decay=conf["discriminator_weight_decay"],
+    )
     if state:
         generator.load_state_dict(state["generator"])
         discriminator.load_state_dict(state["discriminator"])
@@ -156,12 +222,19 @@ def build_models(conf, device, state, log):
         opt_d.load_state_dict(state["optimizer_d"])
         set_rng_states(state["rng"])
     distributed = dist.is_available() and dist.is_initialized()
-    return {"arch": arch, "generator": generator, "discriminator": discriminator, "opt_g": opt_g, "opt_d": opt_d,
-            "generator_ddp": DistributedDataParallel(generator) if distributed else generator,
-            "discriminator_ddp": DistributedDataParallel(discriminator) if distributed else discriminator}
+    return {
+        "arch": arch,
+        "generator": generator,
+        "discriminator": discriminator,
+        "opt_g": opt_g,
+        "opt_d": opt_d,
+        "generator_ddp": DistributedDataParallel(generator) if distributed else generator,
+        "discriminator_ddp": DistributedDataParallel(discriminator) if distributed else discriminator,
+    }
 
 
 # ---------------------------------------------------------------- last.pth (format: model.py)
+
 
 def load_training_state(path, arch):
     try:
@@ -169,18 +242,25 @@ def load_training_state(path, arch):
     except ValueError as e:
         fail(f"{e}: remove it, change model_save_dir or run with --no-resume")
     if state["arch"] != arch:
-        fail(f"{path} was trained with architecture {state['arch']}, the conf asks for {arch}: "
-             f"change model_save_dir or run with --no-resume")
+        fail(
+            f"{path} was trained with architecture {state['arch']}, the conf asks for {arch}: "
+            f"change model_save_dir or run with --no-resume"
+        )
     if "optimizer_g" not in state:
-        fail(f"{path} holds weights only (no optimiser state to resume): use it as init_generator_from instead")
+        fail(
+            f"{path} holds weights only (no optimiser state to resume): use it as init_generator_from instead"
+        )
     return state
 
 
 def rng_states():
     """Every RNG's state in types that torch.load(weights_only=True) accepts (no numpy objects)."""
     name, keys, pos, has_gauss, cached = np.random.get_state()
-    states = {"python": random.getstate(), "torch": torch.get_rng_state(),
-              "numpy": [name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)]}
+    states = {
+        "python": random.getstate(),
+        "torch": torch.get_rng_state(),
+        "numpy": [name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)],
+    }
     if torch.cuda.is_available():
         states["cuda"] = torch.cuda.get_rng_state_all()
     return states
@@ -199,17 +279,35 @@ def save_epoch(conf, models, epoch, best_psnr, history, improved, val_psnr, val_
     """last.pth every epoch (everything to resume); best.pth when validation improved."""
     generator_state = models["generator"].state_dict()
     if improved:
-        save_checkpoint(os.path.join(conf["model_save_dir"], "best.pth"),
-                        {"arch": models["arch"], "generator": generator_state, "epoch": epoch,
-                         "valid_psnr": val_psnr, "valid_ssim": val_ssim})
-    save_checkpoint(os.path.join(conf["model_save_dir"], "last.pth"),
-                    {"arch": models["arch"], "generator": generator_state,
-                     "discriminator": models["discriminator"].state_dict(),
-                     "optimizer_g": models["opt_g"].state_dict(), "optimizer_d": models["opt_d"].state_dict(),
-                     "epoch": epoch, "best_psnr": best_psnr, "history": history, "rng": rng_states(), "conf": conf})
+        save_checkpoint(
+            os.path.join(conf["model_save_dir"], "best.pth"),
+            {
+                "arch": models["arch"],
+                "generator": generator_state,
+                "epoch": epoch,
+                "valid_psnr": val_psnr,
+                "valid_ssim": val_ssim,
+            },
+        )
+    save_checkpoint(
+        os.path.join(conf["model_save_dir"], "last.pth"),
+        {
+            "arch": models["arch"],
+            "generator": generator_state,
+            "discriminator": models["discriminator"].state_dict(),
+            "optimizer_g": models["opt_g"].state_dict(),
+            "optimizer_d": models["opt_d"].state_dict(),
+            "epoch": epoch,
+            "best_psnr": best_psnr,
+            "history": history,
+            "rng": rng_states(),
+            "conf": conf,
+        },
+    )
 
 
 # ---------------------------------------------------------------- one epoch
+
 
 def lr_at(epoch, epochs, init_lr, final_lr):
     """Cosine from init_lr (first epoch) down to final_lr (last epoch); never climbs back."""
@@ -234,8 +332,12 @@ def train_one_epoch(models, loader, conf, epoch, device, rank, world, last_path)
     for batch in bar:
         terms, output = train_step(models, batch, conf, adversarial, device)
         if not torch.isfinite(terms["loss"]):
-            fail(f"loss became {terms['loss'].item()} at epoch {epoch + 1}, step {steps + 1}; stopping. The last "
-                 f"good checkpoint is {last_path}: lower init_lr or check the data", code=1)
+            fail(
+                f"loss became {terms['loss'].item()} at epoch {epoch + 1}, step {steps + 1}; stopping. "
+                f"The last "
+                f"good checkpoint is {last_path}: lower init_lr or check the data",
+                code=1,
+            )
         steps += 1
         for key, value in terms.items():
             sums[key] += value.item()
@@ -245,10 +347,20 @@ def train_one_epoch(models, loader, conf, epoch, device, rank, world, last_path)
         reduced = torch.tensor([means[k] for k in sums], device=device)
         dist.all_reduce(reduced)
         means = dict(zip(sums, (reduced / world).tolist()))
-    samples = [tuple(to_uint8(from_tensor(t[i].detach().float().clamp(0, 1).cpu())) for t in (batch[0], output, batch[1]))
-               for i in range(min(4, len(output)))]
-    row = {"epoch": epoch + 1, "lr": lr_g, "d_lr": lr_d, "adversarial": int(adversarial),
-           **{f"train_{k}": round(v, 6) for k, v in means.items()}}
+    samples = [
+        tuple(
+            to_uint8(from_tensor(t[i].detach().float().clamp(0, 1).cpu()))
+            for t in (batch[0], output, batch[1])
+        )
+        for i in range(min(4, len(output)))
+    ]
+    row = {
+        "epoch": epoch + 1,
+        "lr": lr_g,
+        "d_lr": lr_d,
+        "adversarial": int(adversarial),
+        **{f"train_{k}": round(v, 6) for k, v in means.items()},
+    }
     return row, samples
 
 
@@ -259,17 +371,31 @@ def train_step(models, batch, conf, adversarial, device):
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
         levels = models["generator_ddp"](inputs, return_levels=True)
         output = levels[-1].float()
-        terms = {"rec": losses.reconstruction_loss(output, targets),
-                 "pyr": losses.pyramid_loss([level.float() for level in levels], targets)}
-        terms["lift"], terms["ssim"] = shipped_losses(output, inputs, targets, full_inputs, full_targets, valid,
-                                                      conf["guided_loss_weight"] > 0, conf["ssim_loss_weight"] > 0)
+        terms = {
+            "rec": losses.reconstruction_loss(output, targets),
+            "pyr": losses.pyramid_loss([level.float() for level in levels], targets),
+        }
+        terms["lift"], terms["ssim"] = shipped_losses(
+            output,
+            inputs,
+            targets,
+            full_inputs,
+            full_targets,
+            valid,
+            conf["guided_loss_weight"] > 0,
+            conf["ssim_loss_weight"] > 0,
+        )
         terms["adv"] = torch.zeros((), device=device)
         if adversarial:  # the plain module, not the DDP wrapper: D takes its synchronised step below
             fake = losses.resize_for_discriminator(output, conf["discriminator_image_size"])
             terms["adv"] = losses.generator_adversarial_loss(models["discriminator"](fake).float())
-    terms["loss"] = (conf["reconstruction_loss_weight"] * terms["rec"] + conf["pyramid_loss_weight"] * terms["pyr"]
-                     + conf["guided_loss_weight"] * terms["lift"] + conf["ssim_loss_weight"] * terms["ssim"]
-                     + conf["adversarial_loss_weight"] * terms["adv"])
+    terms["loss"] = (
+        conf["reconstruction_loss_weight"] * terms["rec"]
+        + conf["pyramid_loss_weight"] * terms["pyr"]
+        + conf["guided_loss_weight"] * terms["lift"]
+        + conf["ssim_loss_weight"] * terms["ssim"]
+        + conf["adversarial_loss_weight"] * terms["adv"]
+    )
     if not torch.isfinite(terms["loss"]):
         return terms, output
     models["opt_g"].zero_grad(set_to_none=True)
@@ -279,8 +405,12 @@ def train_step(models, batch, conf, adversarial, device):
     if adversarial:  # D's own step, on G's output detached: G has already taken its step above
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             both = torch.cat([targets, output.detach().to(targets.dtype)])
-            logits = models["discriminator_ddp"](losses.resize_for_discriminator(both, conf["discriminator_image_size"]))
-            terms["d"] = losses.discriminator_loss(logits[:len(targets)].float(), logits[len(targets):].float())
+            logits = models["discriminator_ddp"](
+                losses.resize_for_discriminator(both, conf["discriminator_image_size"])
+            )
+            terms["d"] = losses.discriminator_loss(
+                logits[: len(targets)].float(), logits[len(targets) :].float()
+            )
         models["opt_d"].zero_grad(set_to_none=True)
         terms["d"].backward()
         models["opt_d"].step()
@@ -308,6 +438,7 @@ def shipped_losses(output, inputs, targets, full_inputs, full_targets, valid, us
 
 # ---------------------------------------------------------------- validation and reports
 
+
 def validate(generator, valid_set, device, batch_size, working_sizes):
     """Mean PSNR/SSIM (8-bit, utils.psnr/ssim) over the deterministic validation set, and the
     first few (input, output, target) triples for the picture grid. With working sizes: each photo
@@ -318,12 +449,16 @@ def validate(generator, valid_set, device, batch_size, working_sizes):
         return float("nan"), float("nan"), []
     generator.eval()
     keys = [[(i, s)] for s in working_sizes for i in range(len(valid_set))] if working_sizes else None
-    loader = DataLoader(valid_set, batch_sampler=keys, collate_fn=collate) if keys else \
-        DataLoader(valid_set, batch_size=batch_size, collate_fn=collate)
+    loader = (
+        DataLoader(valid_set, batch_sampler=keys, collate_fn=collate)
+        if keys
+        else DataLoader(valid_set, batch_size=batch_size, collate_fn=collate)
+    )
     psnrs, ssims, samples = [], [], []
     with torch.no_grad():
-        for inputs, targets, full_inputs, full_targets, valid in tqdm(loader, desc="validating", leave=False,
-                                                                      file=sys.stdout):
+        for inputs, targets, full_inputs, full_targets, valid in tqdm(
+            loader, desc="validating", leave=False, file=sys.stdout
+        ):
             outputs = generator(inputs.to(device)).float().clamp(0, 1).cpu()
             for i, (h, w) in enumerate(valid):
                 low_in, out, target = (from_tensor(t[i, :, :h, :w]) for t in (inputs, outputs, targets))
@@ -341,8 +476,11 @@ def validate(generator, valid_set, device, batch_size, working_sizes):
 
 
 def epoch_line(row, validated, improved):
-    scores = (f"valid PSNR {row['valid_psnr']:.3f} dB  SSIM {row['valid_ssim']:.4f}{'  (best)' if improved else ''}"
-              if validated else "no validation")
+    scores = (
+        f"valid PSNR {row['valid_psnr']:.3f} dB  SSIM {row['valid_ssim']:.4f}{'  (best)' if improved else ''}"
+        if validated
+        else "no validation"
+    )
     return f"epoch {row['epoch']}: loss {row['train_loss']:.4f}  {scores}  {row['seconds']} s"
 
 
@@ -351,11 +489,16 @@ def summary(history, start, stop, epochs, save_dir, validated):
     lines = [f"trained epochs {start + 1}-{stop} of {epochs} this run" if stop > start else "no epoch ran"]
     if validated and history:
         best = max(history, key=lambda r: r["valid_psnr"])
-        lines.append(f"best epoch {best['epoch']}: valid PSNR {best['valid_psnr']:.3f} dB, SSIM {best['valid_ssim']:.4f}")
+        lines.append(
+            f"best epoch {best['epoch']}: valid PSNR {best['valid_psnr']:.3f} dB, "
+            f"SSIM {best['valid_ssim']:.4f}"
+        )
     lines.append(f"files in {save_dir}: best.pth, last.pth, history.csv, curves.png, samples.png")
     if stop < epochs:
-        lines.append(f"stopped at epoch {stop} of {epochs} (--max-epochs-this-run); run the same command again to "
-                     f"continue from last.pth")
+        lines.append(
+            f"stopped at epoch {stop} of {epochs} (--max-epochs-this-run); run the same command again to "
+            f"continue from last.pth"
+        )
     return "\n".join(lines)
 
 
@@ -363,6 +506,7 @@ def write_reports(save_dir, history, samples):
     """history.csv (one row per epoch), curves.png, and samples.png (input / output / target, from
     validation, or from the last training batch without validation), each rewritten whole."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

@@ -1,5 +1,6 @@
 """Shared helpers with no torch dependency (predict.py's ONNX path imports this and no torch):
 conf loading and validation, image listing / reading / writing, metrics."""
+
 import argparse
 import csv
 import json
@@ -13,64 +14,128 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".avi", ".webm")
-ARCH_KEYS = ("laplacian_level_count", "layer_count_of_every_unet",
-             "first_layer_out_channels_of_every_unet", "use_iaff", "iaff_r", "use_psa")
+ARCH_KEYS = (
+    "laplacian_level_count",
+    "layer_count_of_every_unet",
+    "first_layer_out_channels_of_every_unet",
+    "use_iaff",
+    "iaff_r",
+    "use_psa",
+)
 
 # ---------------------------------------------------------------- conf
 
-_ARCH_SCHEMA = {"laplacian_level_count": "posint", "layer_count_of_every_unet": "per_level",
-                "first_layer_out_channels_of_every_unet": "per_level", "use_iaff": "bool",
-                "iaff_r": "posint", "use_psa": "bool"}
+_ARCH_SCHEMA = {
+    "laplacian_level_count": "posint",
+    "layer_count_of_every_unet": "per_level",
+    "first_layer_out_channels_of_every_unet": "per_level",
+    "use_iaff": "bool",
+    "iaff_r": "posint",
+    "use_psa": "bool",
+}
 
 # Every key each section must have, and its kind (checked by _check_value).
 SCHEMA = {
     "train": {
-        "image_size": "size", "discriminator_image_size": "size",
-        "train_data_dir": "dir_or_empty", "valid_data_dir": "dir_or_empty",
-        "paired_train_input_dir": "dir_or_empty", "paired_train_gt_dir": "dir_or_empty",
-        "paired_valid_input_dir": "dir_or_empty", "paired_valid_gt_dir": "dir_or_empty",
-        "max_image_side": "int", "batch_size": "posint", "epochs": "posint",
-        "init_lr": "number", "final_lr": "number", "weight_decay": "number",
-        "discriminator_init_lr": "number", "discriminator_final_lr": "number",
-        "discriminator_weight_decay": "number", "begin_use_adv_loss_epoch": "posint",
-        "reconstruction_loss_weight": "number", "pyramid_loss_weight": "number",
+        "image_size": "size",
+        "discriminator_image_size": "size",
+        "train_data_dir": "dir_or_empty",
+        "valid_data_dir": "dir_or_empty",
+        "paired_train_input_dir": "dir_or_empty",
+        "paired_train_gt_dir": "dir_or_empty",
+        "paired_valid_input_dir": "dir_or_empty",
+        "paired_valid_gt_dir": "dir_or_empty",
+        "max_image_side": "int",
+        "batch_size": "posint",
+        "epochs": "posint",
+        "init_lr": "number",
+        "final_lr": "number",
+        "weight_decay": "number",
+        "discriminator_init_lr": "number",
+        "discriminator_final_lr": "number",
+        "discriminator_weight_decay": "number",
+        "begin_use_adv_loss_epoch": "posint",
+        "reconstruction_loss_weight": "number",
+        "pyramid_loss_weight": "number",
         "adversarial_loss_weight": "number",
-        "color_jitter_brightness": "unit", "color_jitter_contrast": "unit",
-        "color_jitter_saturation": "unit", "color_jitter_hue": "hue",
-        "ev_synthesis_fraction": "unit", "ev_range": "range",
-        "CUDA_VISIBLE_DEVICES": "str", "num_workers": "int", "seed": "int",
-        "model_save_dir": "str", "resume": "bool", "init_generator_from": "file_or_empty",
-        "working_sizes": "sizes", "working_size_weights": "weights", "identity_fraction": "unit",
-        "guided_loss_weight": "number", "ssim_loss_weight": "number",
+        "color_jitter_brightness": "unit",
+        "color_jitter_contrast": "unit",
+        "color_jitter_saturation": "unit",
+        "color_jitter_hue": "hue",
+        "ev_synthesis_fraction": "unit",
+        "ev_range": "range",
+        "CUDA_VISIBLE_DEVICES": "str",
+        "num_workers": "int",
+        "seed": "int",
+        "model_save_dir": "str",
+        "resume": "bool",
+        "init_generator_from": "file_or_empty",
+        "working_sizes": "sizes",
+        "working_size_weights": "weights",
+        "identity_fraction": "unit",
+        "guided_loss_weight": "number",
+        "ssim_loss_weight": "number",
         **_ARCH_SCHEMA,
     },
     "predict": {
-        "img_pth": "path", "image_size": "size", "use_orig_size": "bool", "max_side": "int",
-        "guided_upsampling": "bool", "result_output_dir": "str", "output_format": "format",
-        "pretrained_model": "file", "show_result": "bool", "self_ensemble": "bool", "strength": "strength",
-        "temporal_smoothing": "smoothing", "video_crf": "crf",
+        "img_pth": "path",
+        "image_size": "size",
+        "use_orig_size": "bool",
+        "max_side": "int",
+        "guided_upsampling": "bool",
+        "result_output_dir": "str",
+        "output_format": "format",
+        "pretrained_model": "file",
+        "show_result": "bool",
+        "self_ensemble": "bool",
+        "strength": "strength",
+        "temporal_smoothing": "smoothing",
+        "video_crf": "crf",
         **_ARCH_SCHEMA,
     },
     "convert_to_onnx": {
-        "pth_file_path": "file", "dummy_input_image_size": "nchw", "onnx_output_path": "str",
-        "dynamic_bhw": "bool", "opset": "posint", **_ARCH_SCHEMA,
+        "pth_file_path": "file",
+        "dummy_input_image_size": "nchw",
+        "onnx_output_path": "str",
+        "dynamic_bhw": "bool",
+        "opset": "posint",
+        **_ARCH_SCHEMA,
     },
     "convert_to_rknn": {
-        "ONNX_MODEL": "file", "RKNN_MODEL": "str", "laplacian_level_count": "posint",
-        "rknn_batch_size": "posint", "target_platform": "str", "image_size": "size",
-        "quantize": "bool", "quantize_dataset_dir": "dir_or_empty", "do_inference": "bool",
-        "inference_image_path": "file_or_empty", "inference_out_path": "str",
+        "ONNX_MODEL": "file",
+        "RKNN_MODEL": "str",
+        "laplacian_level_count": "posint",
+        "rknn_batch_size": "posint",
+        "target_platform": "str",
+        "image_size": "size",
+        "quantize": "bool",
+        "quantize_dataset_dir": "dir_or_empty",
+        "do_inference": "bool",
+        "inference_image_path": "file_or_empty",
+        "inference_out_path": "str",
     },
     "evaluate": {
-        "model": "file_or_empty", "data_dir": "dir", "predictions_dir": "dir_or_empty",
-        "report_dir": "str", "max_side": "int", "guided_upsampling": "bool", "self_ensemble": "bool",
+        "model": "file_or_empty",
+        "data_dir": "dir",
+        "predictions_dir": "dir_or_empty",
+        "report_dir": "str",
+        "max_side": "int",
+        "guided_upsampling": "bool",
+        "self_ensemble": "bool",
         "strength": "strength",
     },
 }
 
 
-DATA_KEYS = ("train_data_dir", "valid_data_dir", "paired_train_input_dir", "paired_train_gt_dir",
-             "paired_valid_input_dir", "paired_valid_gt_dir", "data_dir")
+DATA_KEYS = (
+    "train_data_dir",
+    "valid_data_dir",
+    "paired_train_input_dir",
+    "paired_train_gt_dir",
+    "paired_valid_input_dir",
+    "paired_valid_gt_dir",
+    "data_dir",
+)
 
 
 class ConfError(ValueError):
@@ -89,26 +154,51 @@ def _check_value(kind, value, level_count):
         "hue": (lambda v: is_num(v) and 0 <= v <= 0.5, "a number in [0, 0.5]"),
         "strength": (lambda v: is_num(v) and 0 <= v <= 2, "a number in [0, 2]"),
         "smoothing": (lambda v: is_num(v) and 0 <= v < 1, "a number in [0, 1)"),
-        "crf": (lambda v: is_int(v) and 0 <= v <= 51, "an integer in [0, 51] (H.264 quality: lower is better)"),
-        "sizes": (lambda v: isinstance(v, list) and all(is_int(x) and x > 0 for x in v),
-                  "a list of positive integers (long sides in pixels), or []"),
-        "weights": (lambda v: isinstance(v, list) and all(is_num(x) and x >= 0 for x in v)
-                    and (not v or sum(v) > 0), "a list of non-negative numbers, one per working size"),
+        "crf": (
+            lambda v: is_int(v) and 0 <= v <= 51,
+            "an integer in [0, 51] (H.264 quality: lower is better)",
+        ),
+        "sizes": (
+            lambda v: isinstance(v, list) and all(is_int(x) and x > 0 for x in v),
+            "a list of positive integers (long sides in pixels), or []",
+        ),
+        "weights": (
+            lambda v: isinstance(v, list) and all(is_num(x) and x >= 0 for x in v) and (not v or sum(v) > 0),
+            "a list of non-negative numbers, one per working size",
+        ),
         "bool": (lambda v: isinstance(v, bool), "true or false"),
         "str": (lambda v: isinstance(v, str), "a string"),
-        "size": (lambda v: isinstance(v, list) and len(v) == 2 and all(is_int(x) and x > 0 for x in v),
-                 "[height, width], two positive integers"),
-        "nchw": (lambda v: isinstance(v, list) and len(v) == 4 and all(is_int(x) and x > 0 for x in v) and v[1] == 3,
-                 "[N, 3, H, W], positive integers"),
-        "range": (lambda v: isinstance(v, list) and len(v) == 2 and all(is_num(x) for x in v) and v[0] <= v[1],
-                  "[low, high] with low <= high"),
-        "per_level": (lambda v: isinstance(v, list) and all(is_int(x) and x > 0 for x in v) and len(v) == level_count,
-                      f"a list of {level_count} positive integers, one per level (laplacian_level_count is {level_count})"),
+        "size": (
+            lambda v: isinstance(v, list) and len(v) == 2 and all(is_int(x) and x > 0 for x in v),
+            "[height, width], two positive integers",
+        ),
+        "nchw": (
+            lambda v: isinstance(v, list)
+            and len(v) == 4
+            and all(is_int(x) and x > 0 for x in v)
+            and v[1] == 3,
+            "[N, 3, H, W], positive integers",
+        ),
+        "range": (
+            lambda v: isinstance(v, list) and len(v) == 2 and all(is_num(x) for x in v) and v[0] <= v[1],
+            "[low, high] with low <= high",
+        ),
+        "per_level": (
+            lambda v: isinstance(v, list) and all(is_int(x) and x > 0 for x in v) and len(v) == level_count,
+            f"a list of {level_count} positive integers, one per level "
+            f"(laplacian_level_count is {level_count})",
+        ),
         "format": (lambda v: v in ("png", "jpg", "tif"), '"png", "jpg" or "tif"'),
         "file": (lambda v: isinstance(v, str) and os.path.isfile(v), "an existing file"),
-        "file_or_empty": (lambda v: isinstance(v, str) and (v == "" or os.path.isfile(v)), 'an existing file or ""'),
+        "file_or_empty": (
+            lambda v: isinstance(v, str) and (v == "" or os.path.isfile(v)),
+            'an existing file or ""',
+        ),
         "dir": (lambda v: isinstance(v, str) and os.path.isdir(v), "an existing folder"),
-        "dir_or_empty": (lambda v: isinstance(v, str) and (v == "" or os.path.isdir(v)), 'an existing folder or ""'),
+        "dir_or_empty": (
+            lambda v: isinstance(v, str) and (v == "" or os.path.isdir(v)),
+            'an existing folder or ""',
+        ),
         "path": (lambda v: isinstance(v, str) and os.path.exists(v), "an existing file or folder"),
     }
     ok, expected = checks[kind]
@@ -133,7 +223,9 @@ def validate_section(conf, section):
             hint = " (where to get the data: the README's 'Data' section)" if key in DATA_KEYS else ""
             raise ConfError(f"[{section}] key '{key}' must be {expected}, got {values[key]!r}{hint}")
     if len(values.get("working_sizes", [])) != len(values.get("working_size_weights", [])):
-        raise ConfError(f"[{section}] keys 'working_sizes' and 'working_size_weights' must have the same length")
+        raise ConfError(
+            f"[{section}] keys 'working_sizes' and 'working_size_weights' must have the same length"
+        )
     return values
 
 
@@ -157,9 +249,13 @@ def load_section(path, section):
 
 def correction_settings(section):
     """inference.correct_batch's keyword arguments from a `predict` or `evaluate` section."""
-    return {"max_side": section["max_side"], "guided": section["guided_upsampling"], "ensemble": section["self_ensemble"],
-            "image_size": None if section.get("use_orig_size", True) else section["image_size"],
-            "strength": section["strength"]}
+    return {
+        "max_side": section["max_side"],
+        "guided": section["guided_upsampling"],
+        "ensemble": section["self_ensemble"],
+        "image_size": None if section.get("use_orig_size", True) else section["image_size"],
+        "strength": section["strength"],
+    }
 
 
 def argument_parser(doc, section):
@@ -182,6 +278,7 @@ def check_arch(conf, arch, source):
 
 
 # ---------------------------------------------------------------- image files
+
 
 def list_images(path):
     """A file, or every image file under a folder (subfolders too), sorted. Returns
@@ -218,9 +315,15 @@ def find_msec_pairs(input_dir, gt_dir):
     return pairs, unmatched
 
 
-_EXIF_TRANSPOSE = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
-                   5: lambda a: a.swapaxes(0, 1), 6: lambda a: a.swapaxes(0, 1)[:, ::-1],
-                   7: lambda a: a.swapaxes(0, 1)[::-1, ::-1], 8: lambda a: a.swapaxes(0, 1)[::-1]}
+_EXIF_TRANSPOSE = {
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: a.swapaxes(0, 1),
+    6: lambda a: a.swapaxes(0, 1)[:, ::-1],
+    7: lambda a: a.swapaxes(0, 1)[::-1, ::-1],
+    8: lambda a: a.swapaxes(0, 1)[::-1],
+}
 
 
 class ImageReadError(ValueError):
@@ -240,7 +343,9 @@ def read_image(path):
                 if data is None:
                     raise ImageReadError(f"cannot decode {path}")
                 if data.ndim == 3:
-                    data = cv2.cvtColor(data, cv2.COLOR_BGR2RGB if data.shape[2] == 3 else cv2.COLOR_BGRA2RGBA)
+                    data = cv2.cvtColor(
+                        data, cv2.COLOR_BGR2RGB if data.shape[2] == 3 else cv2.COLOR_BGRA2RGBA
+                    )
                 data = _EXIF_TRANSPOSE.get(orientation, lambda a: a)(data)
             else:
                 im.load()  # raises on truncated files
@@ -281,13 +386,23 @@ def write_image(path, rgb, alpha=None, bit_depth=8):
         data = np.dstack([data, quantize(alpha)])
     # Fast PNG (level 1, SUB filter, Huffman-only): in one measurement here a 24-megapixel photo
     # encoded in 1.5 s instead of 2.7 s at level 1 with libpng's adaptive filters; files are larger.
-    params = {".png": [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_SUB,
-                       cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_HUFFMAN_ONLY],
-              ".jpg": [cv2.IMWRITE_JPEG_QUALITY, 95], ".jpeg": [cv2.IMWRITE_JPEG_QUALITY, 95]}.get(ext, [])
+    params = {
+        ".png": [
+            cv2.IMWRITE_PNG_COMPRESSION,
+            1,
+            cv2.IMWRITE_PNG_FILTER,
+            cv2.IMWRITE_PNG_FILTER_SUB,
+            cv2.IMWRITE_PNG_STRATEGY,
+            cv2.IMWRITE_PNG_STRATEGY_HUFFMAN_ONLY,
+        ],
+        ".jpg": [cv2.IMWRITE_JPEG_QUALITY, 95],
+        ".jpeg": [cv2.IMWRITE_JPEG_QUALITY, 95],
+    }.get(ext, [])
 
     def write(tmp):
         if not cv2.imwrite(tmp, data, params):
             raise OSError(f"could not write {path}")
+
     atomic_write(path, write)
 
 
@@ -309,6 +424,7 @@ def write_json(path, data):
     def write(tmp):
         with open(tmp, "w") as f:
             json.dump(data, f, indent=2)
+
     atomic_write(path, write)
 
 
@@ -318,6 +434,7 @@ def write_csv(path, rows):
             writer = csv.DictWriter(f, fieldnames=list(rows[0]))
             writer.writeheader()
             writer.writerows(rows)
+
     atomic_write(path, write)
 
 
@@ -345,8 +462,10 @@ def check_size_multiple(height, width, multiple, what="image size"):
     """The one size check: the network needs H and W that are positive multiples of `multiple`
     (ValueError naming `what` otherwise)."""
     if height <= 0 or width <= 0 or height % multiple or width % multiple:
-        raise ValueError(f"{what} {height}x{width}: H and W must be multiples of {multiple} for this architecture "
-                         f"(pad or resize to multiples of {multiple})")
+        raise ValueError(
+            f"{what} {height}x{width}: H and W must be multiples of {multiple} for this architecture "
+            f"(pad or resize to multiples of {multiple})"
+        )
 
 
 def fit_long_side(height, width, max_side):
@@ -356,13 +475,24 @@ def fit_long_side(height, width, max_side):
 
 # ---------------------------------------------------------------- metrics (../shared/GUIDE.md section 4)
 
+
 def psnr(output_uint8, target_uint8):
     mse = np.mean((output_uint8.astype(np.float64) - target_uint8.astype(np.float64)) ** 2)
-    return float("inf") if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))
+    return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
 
 
 def ssim(output_uint8, target_uint8):
     """MATLAB-style SSIM: Gaussian window sigma 1.5, population covariance, 8-bit range."""
     from skimage.metrics import structural_similarity
-    return float(structural_similarity(output_uint8, target_uint8, channel_axis=2, gaussian_weights=True,
-                                       sigma=1.5, use_sample_covariance=False, data_range=255))
+
+    return float(
+        structural_similarity(
+            output_uint8,
+            target_uint8,
+            channel_axis=2,
+            gaussian_weights=True,
+            sigma=1.5,
+            use_sample_covariance=False,
+            data_range=255,
+        )
+    )

@@ -6,14 +6,21 @@ Each frame is corrected as a photo is (working size, network, guided upsampling,
 the affine colour maps of guided upsampling are averaged over time (an exponential moving
 average, `temporal_smoothing`), so independent per-frame corrections do not shimmer, and reset
 at scene cuts (a large change of the input's low-resolution picture)."""
+
 import queue
 import threading
 
 import av
 import numpy as np
 
-from inference import (apply_affine_maps, box_filter, fit_affine_maps, guided_radius, network_outputs,
-                       scale_strength)
+from inference import (
+    apply_affine_maps,
+    box_filter,
+    fit_affine_maps,
+    guided_radius,
+    network_outputs,
+    scale_strength,
+)
 from utils import atomic_write, resize
 
 VIDEO_CODECS = ("libx264", "h264", "mpeg4")  # the first the installed FFmpeg build can encode
@@ -36,8 +43,13 @@ def probe(path):
             if not container.streams.video:
                 raise VideoReadError(f"cannot read {path}: no video stream")
             stream = container.streams.video[0]
-            return (stream.frames, stream.codec_context.width, stream.codec_context.height,
-                    float(stream.average_rate or 0), bool(container.streams.audio))
+            return (
+                stream.frames,
+                stream.codec_context.width,
+                stream.codec_context.height,
+                float(stream.average_rate or 0),
+                bool(container.streams.audio),
+            )
     except (av.FFmpegError, OSError) as e:
         raise VideoReadError(f"cannot read {path}: {e}") from None
 
@@ -103,20 +115,36 @@ def _encode(output, video_out, audio_out, copy_audio, items, errors):
             pass
 
 
-def correct_video(in_path, out_path, backend, max_side, image_size=None, ensemble=False, strength=1.0,
-                  smoothing=0.0, crf=20, progress=None):
+def correct_video(
+    in_path,
+    out_path,
+    backend,
+    max_side,
+    image_size=None,
+    ensemble=False,
+    strength=1.0,
+    smoothing=0.0,
+    crf=20,
+    progress=None,
+):
     """Correct every frame of `in_path` into the MP4 `out_path` (same size, frame rate and frame
     count; H.264 at quality `crf`, audio copied where MP4 takes its codec, else re-encoded as AAC).
     Decoding, correcting and encoding run in three threads so they overlap. progress(n) is called
     per frame. Returns the number of frames; VideoReadError for an unreadable or corrupt video."""
+
     def write(tmp):
         nonlocal frames
-        frames = _transcode(in_path, tmp, backend, (max_side, image_size, ensemble, strength, smoothing), crf, progress)
+        frames = _transcode(
+            in_path, tmp, backend, (max_side, image_size, ensemble, strength, smoothing), crf, progress
+        )
+
     frames = 0
     try:
         atomic_write(out_path, write)
     except (av.FFmpegError, OSError, ValueError) as e:
-        raise VideoReadError(f"cannot process {in_path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+        raise VideoReadError(
+            f"cannot process {in_path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+        ) from None
     return frames
 
 
@@ -133,11 +161,22 @@ def _transcode(in_path, out_path, backend, settings, crf, progress):
         video_out.pix_fmt = "yuv420p" if even else "yuv444p"  # 4:2:0 needs even sizes
         video_out.options = {"crf": str(crf), "preset": "veryfast"} if video_out.name == "libx264" else {}
         copy_audio = audio_in is not None and audio_in.codec_context.name in MP4_AUDIO
-        audio_out = None if audio_in is None else output.add_stream_from_template(audio_in) if copy_audio else \
-            output.add_stream("aac", rate=audio_in.codec_context.sample_rate or 48000)
+        audio_out = (
+            None
+            if audio_in is None
+            else (
+                output.add_stream_from_template(audio_in)
+                if copy_audio
+                else output.add_stream("aac", rate=audio_in.codec_context.sample_rate or 48000)
+            )
+        )
         decoded, encoded, errors = queue.Queue(16), queue.Queue(16), []
-        threads = [threading.Thread(target=_decode, args=(container, video_in, audio_in, decoded), daemon=True),
-                   threading.Thread(target=_encode, args=(output, video_out, audio_out, copy_audio, encoded, errors), daemon=True)]
+        threads = [
+            threading.Thread(target=_decode, args=(container, video_in, audio_in, decoded), daemon=True),
+            threading.Thread(
+                target=_encode, args=(output, video_out, audio_out, copy_audio, encoded, errors), daemon=True
+            ),
+        ]
         for thread in threads:
             thread.start()
         state, frames, failure = {}, 0, None
@@ -181,8 +220,9 @@ def write_clip(path, frames, fps=25, audio_seconds=0.0, container_format=None):
             t = np.arange(int(48000 * audio_seconds)) / 48000
             tone = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None]
             for start in range(0, tone.shape[1], 1024):
-                frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(tone[:, start:start + 1024]), format="fltp",
-                                                   layout="mono")
+                frame = av.AudioFrame.from_ndarray(
+                    np.ascontiguousarray(tone[:, start : start + 1024]), format="fltp", layout="mono"
+                )
                 frame.sample_rate = 48000
                 output.mux(audio.encode(frame))
             output.mux(audio.encode())

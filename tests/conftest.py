@@ -9,8 +9,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 # A small architecture keeps the tests fast; multiple = max(2^2 * 2^1, 2^1 * 2^1, 2^0 * 2^1) = 8.
-TINY_ARCH = {"laplacian_level_count": 3, "layer_count_of_every_unet": [2, 2, 2],
-             "first_layer_out_channels_of_every_unet": [8, 8, 4], "use_iaff": False, "iaff_r": 4, "use_psa": False}
+TINY_ARCH = {
+    "laplacian_level_count": 3,
+    "layer_count_of_every_unet": [2, 2, 2],
+    "first_layer_out_channels_of_every_unet": [8, 8, 4],
+    "use_iaff": False,
+    "iaff_r": 4,
+    "use_psa": False,
+}
 
 
 @pytest.fixture
@@ -32,13 +38,16 @@ def make_photo(height, width, seed=0):
     img = np.zeros((height, width, 3), np.float32)
     for c in range(3):
         fx, fy, phase = rng.uniform(0.5, 3, 2).tolist() + [rng.uniform(0, 6)]
-        img[..., c] = 0.5 + 0.3 * np.sin(fx * 2 * np.pi * x / width + phase) * np.cos(fy * 2 * np.pi * y / height)
+        img[..., c] = 0.5 + 0.3 * np.sin(fx * 2 * np.pi * x / width + phase) * np.cos(
+            fy * 2 * np.pi * y / height
+        )
     img += rng.normal(0, 0.02, img.shape)
     return (np.clip(img, 0, 1) * 255).astype(np.uint8)
 
 
 def save_photos(folder, count, size=(72, 96), seed=0, ext="png"):
     import cv2
+
     os.makedirs(folder, exist_ok=True)
     paths = []
     for i in range(count):
@@ -53,8 +62,23 @@ def tiny_checkpoint(tmp_path):
     import torch
 
     from model import build_generator, export_generator_weights
+
     torch.manual_seed(0)
     generator = build_generator(TINY_ARCH)
     path = str(tmp_path / "tiny.pth")
     export_generator_weights(path, generator, TINY_ARCH)
     return path, generator
+
+
+def run_script(script, tmp_path, conf, *args, env=None):
+    """Run a top-level script on `conf` (written to tmp_path) as a user would; its CompletedProcess."""
+    import subprocess
+
+    return subprocess.run(
+        [sys.executable, script, "--conf", write_conf(tmp_path, conf), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )

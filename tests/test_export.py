@@ -1,8 +1,8 @@
 """ONNX export parity and RKNN builds checked in rknn-toolkit2's x86 simulator."""
+
 import copy
+import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import onnx
@@ -10,7 +10,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from conftest import ROOT, TINY_ARCH, make_photo, save_photos, write_conf
+from conftest import ROOT, TINY_ARCH, make_photo, run_script, save_photos
 from convert_2_onnx import verify_onnx
 from model import export_onnx
 from model import build_generator, export_generator_weights
@@ -29,7 +29,9 @@ def tiny_onnx(tmp_path_factory):
 def test_onnx_dynamic_axes_parity_at_two_sizes(tiny_onnx):
     path, generator = tiny_onnx
     session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-    assert [i.name for i in session.get_inputs()] == ["image"] and [o.name for o in session.get_outputs()] == ["corrected"]
+    assert [i.name for i in session.get_inputs()] == ["image"] and [
+        o.name for o in session.get_outputs()
+    ] == ["corrected"]
     for shape in [(1, 3, 32, 48), (2, 3, 56, 40)]:
         x = np.random.default_rng(1).random(shape, dtype=np.float32)
         with torch.no_grad():
@@ -43,6 +45,7 @@ def test_onnx_dynamic_axes_parity_at_two_sizes(tiny_onnx):
 def test_onnx_metadata_records_architecture(tiny_onnx):
     meta = {p.key: p.value for p in onnx.load(tiny_onnx[0]).metadata_props}
     import json
+
     assert json.loads(meta["arch"]) == TINY_ARCH
     assert meta["size_multiple"] == "8"
     assert onnx.load(tiny_onnx[0]).opset_import[0].version <= 19
@@ -53,27 +56,40 @@ def test_convert_2_onnx_script(repo_conf, tmp_path):
     pth = str(tmp_path / "g.pth")
     export_generator_weights(pth, build_generator(TINY_ARCH), TINY_ARCH)
     conf = copy.deepcopy(repo_conf)
-    conf["convert_to_onnx"].update(TINY_ARCH, pth_file_path=pth, dummy_input_image_size=[1, 3, 32, 32],
-                                   onnx_output_path=str(tmp_path / "out.onnx"), dynamic_bhw=True)
-    result = subprocess.run([sys.executable, "convert_2_onnx.py", "--conf", write_conf(tmp_path, conf)],
-                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    conf["convert_to_onnx"].update(
+        TINY_ARCH,
+        pth_file_path=pth,
+        dummy_input_image_size=[1, 3, 32, 32],
+        onnx_output_path=str(tmp_path / "out.onnx"),
+        dynamic_bhw=True,
+    )
+    result = run_script("convert_2_onnx.py", tmp_path, conf)
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("parity at") == 2 and os.path.isfile(tmp_path / "out.onnx")
     # A conf whose architecture disagrees with the checkpoint: one line naming the key.
     conf["convert_to_onnx"]["use_psa"] = True
-    result = subprocess.run([sys.executable, "convert_2_onnx.py", "--conf", write_conf(tmp_path, conf)],
-                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    result = run_script("convert_2_onnx.py", tmp_path, conf)
     assert result.returncode == 2 and "conf key 'use_psa' is True" in result.stderr
 
 
-rknn = pytest.importorskip("rknn.api", reason="rknn-toolkit2 not installed (pip install --no-deps -r requirements-rknn.txt)")
+rknn = pytest.importorskip(
+    "rknn.api", reason="rknn-toolkit2 not installed (pip install --no-deps -r requirements-rknn.txt)"
+)
 
 
 def _simulate(onnx_path, tmp_path, calibration_dir=None):
     from convert_2_rknn import build_rknn
     from inference import load_backend
+
     image = make_photo(32, 48, seed=5)[None]
-    out = build_rknn(onnx_path, str(tmp_path / "m.rknn"), "rk3588", (32, 48), calibration_dir=calibration_dir, simulate_on=image)
+    out = build_rknn(
+        onnx_path,
+        str(tmp_path / "m.rknn"),
+        "rk3588",
+        (32, 48),
+        calibration_dir=calibration_dir,
+        simulate_on=image,
+    )
     reference = load_backend(onnx_path).run(image.transpose(0, 3, 1, 2).astype(np.float32) / 255.0)
     assert out.shape == reference.shape == (1, 3, 32, 48)
     assert os.path.getsize(tmp_path / "m.rknn") > 0
@@ -92,10 +108,14 @@ def test_rknn_int8_with_four_calibration_photos(tiny_onnx, tmp_path):
 
 def test_convert_2_rknn_errors(repo_conf, tiny_onnx, tmp_path):
     conf = copy.deepcopy(repo_conf)
-    conf["convert_to_rknn"].update(ONNX_MODEL=tiny_onnx[0], RKNN_MODEL=str(tmp_path / "x.rknn"), laplacian_level_count=3,
-                                   image_size=[30, 48], do_inference=False)
-    run = lambda: subprocess.run([sys.executable, "convert_2_rknn.py", "--conf", write_conf(tmp_path, conf)],
-                                 cwd=ROOT, capture_output=True, text=True, timeout=300)
+    conf["convert_to_rknn"].update(
+        ONNX_MODEL=tiny_onnx[0],
+        RKNN_MODEL=str(tmp_path / "x.rknn"),
+        laplacian_level_count=3,
+        image_size=[30, 48],
+        do_inference=False,
+    )
+    run = lambda: run_script("convert_2_rknn.py", tmp_path, conf)
     result = run()
     assert result.returncode == 2 and "multiples of 8" in result.stderr
     conf["convert_to_rknn"].update(image_size=[32, 48], target_platform="rk9999")
@@ -108,14 +128,35 @@ def test_convert_2_rknn_errors(repo_conf, tiny_onnx, tmp_path):
 
 def test_convert_2_rknn_script_simulates_and_reports_psnr(repo_conf, tiny_onnx, tmp_path):
     import cv2
+
     photo = str(tmp_path / "photo.jpg")
     cv2.imwrite(photo, make_photo(60, 90, seed=7))
     conf = copy.deepcopy(repo_conf)
-    conf["convert_to_rknn"].update(ONNX_MODEL=tiny_onnx[0], RKNN_MODEL=str(tmp_path / "m.rknn"), laplacian_level_count=3,
-                                   image_size=[32, 48], do_inference=True, inference_image_path=photo,
-                                   inference_out_path=str(tmp_path / "sim.png"), quantize=False)
-    result = subprocess.run([sys.executable, "convert_2_rknn.py", "--conf", write_conf(tmp_path, conf)],
-                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    conf["convert_to_rknn"].update(
+        ONNX_MODEL=tiny_onnx[0],
+        RKNN_MODEL=str(tmp_path / "m.rknn"),
+        laplacian_level_count=3,
+        image_size=[32, 48],
+        do_inference=True,
+        inference_image_path=photo,
+        inference_out_path=str(tmp_path / "sim.png"),
+        quantize=False,
+    )
+    result = run_script("convert_2_rknn.py", tmp_path, conf)
     assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.count("\n") == 2 and not result.stderr.strip(), (
+        result.stdout,
+        result.stderr,
+    )  # no toolkit noise
+    card = json.load(open(tmp_path / "m.json"))
+    assert (card["height"], card["width"]) == (32, 48) and card["input"]["shape"] == [1, 32, 48, 3]
     reported = float(result.stdout.split("PSNR against ONNX Runtime: ")[1].split(" dB")[0])
     assert reported >= 40 and cv2.imread(str(tmp_path / "sim.png")).shape == (32, 48, 3)
+
+
+def test_readme_board_snippet_takes_its_size_from_the_model_description():
+    readme = open(os.path.join(ROOT, "README.md")).read()
+    snippet = readme[readme.index("from rknnlite.api import RKNNLite") :]
+    snippet = snippet[: snippet.index("```")]
+    assert 'meta["height"], meta["width"]' in snippet and "cv2.resize(bgr, (w, h)" in snippet
+    assert not [n for n in ("512", "256", "128") if n in snippet]

@@ -6,8 +6,10 @@ from model import Discriminator, build_generator, gaussian_pyramid
 
 
 def test_reconstruction_loss_known_value():
-    assert torch.isclose(loss.reconstruction_loss(torch.full((1, 3, 4, 4), 0.5), torch.full((1, 3, 4, 4), 0.25)),
-                         torch.tensor(0.25))
+    assert torch.isclose(
+        loss.reconstruction_loss(torch.full((1, 3, 4, 4), 0.5), torch.full((1, 3, 4, 4), 0.25)),
+        torch.tensor(0.25),
+    )
 
 
 def test_pyramid_loss_weights_levels():
@@ -61,6 +63,7 @@ def test_guided_lift_is_the_prediction_formula_and_passes_gradients():
     import numpy as np
 
     from inference import guided_upsample
+
     rng = np.random.default_rng(0)
     low = rng.random((24, 36, 3), dtype=np.float32)
     low_out = np.clip(np.sqrt(low) + 0.05 * rng.random((24, 36, 3), dtype=np.float32), 0, 1)
@@ -75,9 +78,8 @@ def test_guided_lift_is_the_prediction_formula_and_passes_gradients():
 
 
 def test_ssim_loss_matches_the_metric():
-    import numpy as np
-
     from utils import ssim, to_uint8
+
     x = torch.rand(1, 3, 48, 64)
     y = (x * 0.7 + 0.1).clamp(0, 1)
     metric = ssim(to_uint8(x[0].permute(1, 2, 0).numpy()), to_uint8(y[0].permute(1, 2, 0).numpy()))

@@ -4,12 +4,27 @@ import pytest
 import torch
 
 from conftest import TINY_ARCH
-from model import (Discriminator, size_multiple, build_generator, export_generator_weights, gaussian_pyramid, laplacian_pyramid,
-                   load_generator, parameter_count, reconstruct_laplacian)
+from model import (
+    Discriminator,
+    size_multiple,
+    build_generator,
+    export_generator_weights,
+    gaussian_pyramid,
+    laplacian_pyramid,
+    load_generator,
+    parameter_count,
+    reconstruct_laplacian,
+)
 from utils import ConfError
 
-DEFAULT_ARCH = {"laplacian_level_count": 4, "layer_count_of_every_unet": [4, 3, 3, 3],
-                "first_layer_out_channels_of_every_unet": [24, 24, 24, 16], "use_iaff": False, "iaff_r": 4, "use_psa": False}
+DEFAULT_ARCH = {
+    "laplacian_level_count": 4,
+    "layer_count_of_every_unet": [4, 3, 3, 3],
+    "first_layer_out_channels_of_every_unet": [24, 24, 24, 16],
+    "use_iaff": False,
+    "iaff_r": 4,
+    "use_psa": False,
+}
 
 
 @pytest.mark.parametrize("levels", [1, 2, 4, 5])
@@ -17,7 +32,7 @@ def test_laplacian_round_trip_is_exact(levels):
     x = torch.rand(2, 3, 96, 160)
     bands = laplacian_pyramid(x, levels)
     assert len(bands) == levels
-    assert [b.shape[-1] for b in bands] == [160 // 2 ** i for i in range(levels)]
+    assert [b.shape[-1] for b in bands] == [160 // 2**i for i in range(levels)]
     assert (reconstruct_laplacian(bands) - x).abs().max() < 1e-5
 
 
@@ -35,12 +50,22 @@ def test_gaussian_levels_preserve_mean_of_constant_image():
         assert torch.allclose(level, torch.full_like(level, 0.37), atol=1e-6)
 
 
-@pytest.mark.parametrize("arch,size", [
-    (TINY_ARCH, (40, 64)),
-    (DEFAULT_ARCH, (128, 192)),
-    ({**DEFAULT_ARCH, "laplacian_level_count": 2, "layer_count_of_every_unet": [3, 2],
-      "first_layer_out_channels_of_every_unet": [8, 4]}, (24, 40)),
-])
+@pytest.mark.parametrize(
+    "arch,size",
+    [
+        (TINY_ARCH, (40, 64)),
+        (DEFAULT_ARCH, (128, 192)),
+        (
+            {
+                **DEFAULT_ARCH,
+                "laplacian_level_count": 2,
+                "layer_count_of_every_unet": [3, 2],
+                "first_layer_out_channels_of_every_unet": [8, 4],
+            },
+            (24, 40),
+        ),
+    ],
+)
 def test_generator_output_shapes_non_square(arch, size):
     g = build_generator(arch)
     x = torch.rand(2, 3, *size)
@@ -81,8 +106,11 @@ def test_iaff_and_psa_forward_backward(iaff, psa):
     assert not missing
     # Every attention block takes part (a ReLU branch may be inactive on a random input, so each
     # block is judged as a whole: unets.K.fusions.J or unets.K.bottleneck_attention).
-    blocks = {re.match(r"unets\.\d+\.(fusions\.\d+|bottleneck_attention)", n).group(0)
-              for n, _ in g.named_parameters() if "fusions" in n or "bottleneck" in n}
+    blocks = {
+        re.match(r"unets\.\d+\.(fusions\.\d+|bottleneck_attention)", n).group(0)
+        for n, _ in g.named_parameters()
+        if "fusions" in n or "bottleneck" in n
+    }
     for block in blocks:
         assert sum(p.grad.abs().sum() for n, p in g.named_parameters() if n.startswith(block)) > 0, block
 
@@ -121,7 +149,9 @@ def test_conf_disagreeing_with_checkpoint_names_the_key(tmp_path):
     path = str(tmp_path / "g.pth")
     export_generator_weights(path, g, TINY_ARCH)
     conf = {**TINY_ARCH, "first_layer_out_channels_of_every_unet": [16, 16, 16]}
-    with pytest.raises(ConfError, match="first_layer_out_channels_of_every_unet.*\\[16, 16, 16\\].*\\[8, 8, 4\\]"):
+    with pytest.raises(
+        ConfError, match="first_layer_out_channels_of_every_unet.*\\[16, 16, 16\\].*\\[8, 8, 4\\]"
+    ):
         load_generator(path, conf)
 
 

@@ -1,4 +1,5 @@
 """predict.py on small generated photos: sizes, formats, files, backends, the high-resolution path."""
+
 import copy
 import os
 import subprocess
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import ROOT, TINY_ARCH, make_photo, save_photos, write_conf
+from conftest import ROOT, TINY_ARCH, make_photo, run_script, save_photos
 from inference import correct_image, guided_upsample, load_backend
 from predict import output_paths
 from utils import psnr, read_image, resize, to_uint8
@@ -17,19 +18,21 @@ from utils import psnr, read_image, resize, to_uint8
 
 def predict_conf(repo_conf, model, img_pth, out_dir, **changes):
     conf = copy.deepcopy(repo_conf)
-    conf["predict"].update(TINY_ARCH, pretrained_model=model, img_pth=str(img_pth), result_output_dir=str(out_dir))
+    conf["predict"].update(
+        TINY_ARCH, pretrained_model=model, img_pth=str(img_pth), result_output_dir=str(out_dir)
+    )
     conf["predict"].update(changes)
     return conf
 
 
 def run_predict(tmp_path, conf, *args):
-    return subprocess.run([sys.executable, "predict.py", "--conf", write_conf(tmp_path, conf), *args],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    return run_script("predict.py", tmp_path, conf, *args)
 
 
 @pytest.fixture
 def tiny_onnx(tiny_checkpoint, tmp_path):
     from model import export_onnx
+
     path = str(tmp_path / "tiny.onnx")
     export_onnx(tiny_checkpoint[1].eval(), TINY_ARCH, path, (1, 3, 32, 32), dynamic=True)
     return path
@@ -39,8 +42,12 @@ def tiny_onnx(tiny_checkpoint, tmp_path):
 def test_output_has_input_size(repo_conf, tiny_checkpoint, use_orig_size):
     backend = load_backend(tiny_checkpoint[0])
     for h, w in [(37, 53), (5, 7), (64, 64), (300, 211)]:
-        out = correct_image(make_photo(h, w).astype(np.float32) / 255, backend, 512,
-                            image_size=None if use_orig_size else [64, 64])
+        out = correct_image(
+            make_photo(h, w).astype(np.float32) / 255,
+            backend,
+            512,
+            image_size=None if use_orig_size else [64, 64],
+        )
         assert out.shape == (h, w, 3) and out.dtype == np.float32
         assert 0 <= out.min() and out.max() <= 1
 
@@ -53,9 +60,13 @@ def test_torch_and_onnxruntime_backends_agree(repo_conf, tiny_checkpoint, tiny_o
 
 
 def test_onnx_path_imports_no_torch(tiny_onnx):
-    code = (f"import sys, numpy as np; sys.path.insert(0, {ROOT!r}); import predict, inference; "
-            f"b = inference.load_backend({tiny_onnx!r}); inference.correct_image(np.zeros((20, 30, 3), np.float32), b, 16); "
-            "assert 'torch' not in sys.modules, 'torch was imported'; assert 'av' not in sys.modules, 'PyAV was imported'")
+    code = (
+        f"import sys, numpy as np; sys.path.insert(0, {ROOT!r}); import predict, inference; "
+        f"b = inference.load_backend({tiny_onnx!r}); "
+        "inference.correct_image(np.zeros((20, 30, 3), np.float32), b, 16); "
+        "assert 'torch' not in sys.modules, 'torch was imported'; "
+        "assert 'av' not in sys.modules, 'PyAV was imported'"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
 
@@ -68,7 +79,9 @@ def test_guided_upsampling_keeps_sharpness_of_24_megapixels():
     rng = np.random.default_rng(0)
     h, w = 4000, 6000
     base = resize(make_photo(400, 600, seed=1).astype(np.float32) / 255, h, w)
-    full = np.clip(base * 0.5 + rng.normal(0, 0.04, (h, w, 1)).astype(np.float32), 0, 1)  # dark, finely textured
+    full = np.clip(
+        base * 0.5 + rng.normal(0, 0.04, (h, w, 1)).astype(np.float32), 0, 1
+    )  # dark, finely textured
     curve = lambda x: np.sqrt(x)  # the "network": a brightening tone curve
     low = resize(full, 341, 512)
     out = guided_upsample(low, curve(low), full)
@@ -78,7 +91,9 @@ def test_guided_upsampling_keeps_sharpness_of_24_megapixels():
     ratio = _high_frequency_energy(gray(out)) / _high_frequency_energy(gray(expected))
     assert 0.7 < ratio < 1.3, ratio  # detail of the full-resolution photo, not of the 512 px one
     plain = resize(curve(low), h, w)
-    assert _high_frequency_energy(gray(plain)) / _high_frequency_energy(gray(expected)) < 0.2  # what resizing loses
+    assert (
+        _high_frequency_energy(gray(plain)) / _high_frequency_energy(gray(expected)) < 0.2
+    )  # what resizing loses
     assert psnr(to_uint8(out), to_uint8(expected)) > 30
 
 
@@ -100,10 +115,16 @@ def test_folder_run_keeps_subfolders_and_never_overwrites_inputs(repo_conf, tiny
     conf = predict_conf(repo_conf, tiny_checkpoint[0], photos, photos)  # output folder = input folder
     result = run_predict(tmp_path, conf, "--batch", "2")
     assert result.returncode == 0, result.stderr
-    assert "3 corrected, 0 unreadable" in result.stdout and "skipping" in result.stdout and "notes.txt" in result.stdout
+    assert (
+        "3 corrected, 0 unreadable" in result.stdout
+        and "skipping" in result.stdout
+        and "notes.txt" in result.stdout
+    )
     for path, data in before.items():
         assert open(path, "rb").read() == data
-    assert os.path.isfile(photos / "photo00_png_corrected.png") and os.path.isfile(photos / "sub" / "photo00.png")
+    assert os.path.isfile(photos / "photo00_png_corrected.png") and os.path.isfile(
+        photos / "sub" / "photo00.png"
+    )
     # Results in a subfolder of the inputs are not taken for inputs by the next run.
     photos2 = tmp_path / "photos2"
     save_photos(str(photos2), 2)
@@ -115,8 +136,11 @@ def test_folder_run_keeps_subfolders_and_never_overwrites_inputs(repo_conf, tiny
 
 def test_output_names_are_unique():
     paths = output_paths(["/in/a.jpg", "/in/a.png", "/in/x/b.tif"], "/in", "/in", "png")
-    assert paths == {"/in/a.jpg": "/in/a.png".replace("a.png", "a_jpg_corrected.png"), "/in/a.png": "/in/a_png_corrected.png",
-                     "/in/x/b.tif": "/in/x/b.png"}
+    assert paths == {
+        "/in/a.jpg": "/in/a.png".replace("a.png", "a_jpg_corrected.png"),
+        "/in/a.png": "/in/a_png_corrected.png",
+        "/in/x/b.tif": "/in/x/b.png",
+    }
 
 
 def test_corrupt_file_is_named_and_the_rest_processed(repo_conf, tiny_checkpoint, tmp_path):
@@ -129,7 +153,11 @@ def test_corrupt_file_is_named_and_the_rest_processed(repo_conf, tiny_checkpoint
     assert result.returncode == 1
     assert "1 corrected, 2 unreadable" in result.stdout
     errors = [l for l in result.stderr.splitlines() if l.startswith("error:")]
-    assert len(errors) == 2 and any("photo01.jpg" in l for l in errors) and any("broken.png" in l for l in errors)
+    assert (
+        len(errors) == 2
+        and any("photo01.jpg" in l for l in errors)
+        and any("broken.png" in l for l in errors)
+    )
 
 
 def test_formats(repo_conf, tiny_checkpoint, tmp_path):
@@ -145,7 +173,9 @@ def test_formats(repo_conf, tiny_checkpoint, tmp_path):
     exif = Image.Exif()
     exif[0x0112] = 6  # rotate 90 degrees clockwise for display
     Image.fromarray(rgb).save(photos / "rotated.jpg", exif=exif)
-    result = run_predict(tmp_path, predict_conf(repo_conf, tiny_checkpoint[0], photos, out, output_format="png"))
+    result = run_predict(
+        tmp_path, predict_conf(repo_conf, tiny_checkpoint[0], photos, out, output_format="png")
+    )
     assert result.returncode == 0, result.stderr
     assert "6 corrected" in result.stdout
     assert read_image(str(out / "gray.png"))[0].shape == (40, 64, 3)
@@ -167,40 +197,60 @@ def test_sixteen_bit_input_keeps_its_precision(tmp_path):
 
 def test_show_result_without_display_saves_a_figure(repo_conf, tiny_checkpoint, tmp_path):
     save_photos(str(tmp_path / "p"), 1)
-    env_conf = predict_conf(repo_conf, tiny_checkpoint[0], tmp_path / "p" / "photo00.png", tmp_path / "out", show_result=True)
+    env_conf = predict_conf(
+        repo_conf, tiny_checkpoint[0], tmp_path / "p" / "photo00.png", tmp_path / "out", show_result=True
+    )
     env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
-    result = subprocess.run([sys.executable, "predict.py", "--conf", write_conf(tmp_path, env_conf)], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=300)
+    result = run_script("predict.py", tmp_path, env_conf, env=env)
     assert result.returncode == 0, result.stderr
     assert os.path.isfile(tmp_path / "out" / "photo00_side_by_side.png")
 
 
 def test_conf_disagreeing_with_model_is_one_line(repo_conf, tiny_checkpoint, tmp_path):
     save_photos(str(tmp_path / "p"), 1)
-    conf = predict_conf(repo_conf, tiny_checkpoint[0], tmp_path / "p", tmp_path / "out", laplacian_level_count=4,
-                        layer_count_of_every_unet=[2, 2, 2, 2], first_layer_out_channels_of_every_unet=[8, 8, 8, 8])
+    conf = predict_conf(
+        repo_conf,
+        tiny_checkpoint[0],
+        tmp_path / "p",
+        tmp_path / "out",
+        laplacian_level_count=4,
+        layer_count_of_every_unet=[2, 2, 2, 2],
+        first_layer_out_channels_of_every_unet=[8, 8, 8, 8],
+    )
     result = run_predict(tmp_path, conf)
-    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "laplacian_level_count" in result.stderr
+    assert (
+        result.returncode == 2 and result.stderr.count("\n") == 1 and "laplacian_level_count" in result.stderr
+    )
 
 
 def test_empty_folder_says_so(repo_conf, tiny_checkpoint, tmp_path):
     (tmp_path / "empty").mkdir()
-    result = run_predict(tmp_path, predict_conf(repo_conf, tiny_checkpoint[0], tmp_path / "empty", tmp_path / "out"))
+    result = run_predict(
+        tmp_path, predict_conf(repo_conf, tiny_checkpoint[0], tmp_path / "empty", tmp_path / "out")
+    )
     assert result.returncode == 1
-    assert result.stderr.strip().splitlines() == [f"error: no photos or videos found in {tmp_path / 'empty'} (looked for "
-                                                  ".jpg, .jpeg, .png, .bmp, .tif, .tiff, .webp, .mp4, .mov, .mkv, .avi, .webm)"]
+    assert result.stderr.strip().splitlines() == [
+        f"error: no photos or videos found in {tmp_path / 'empty'} (looked for "
+        ".jpg, .jpeg, .png, .bmp, .tif, .tiff, .webp, .mp4, .mov, .mkv, .avi, .webm)"
+    ]
 
 
 def test_a_file_that_is_not_a_model_is_one_line(repo_conf, tmp_path):
     save_photos(str(tmp_path / "p"), 1)
     (tmp_path / "bad.pth").write_bytes(b"\x00\x01 not a checkpoint" * 40)
-    result = run_predict(tmp_path, predict_conf(repo_conf, str(tmp_path / "bad.pth"), tmp_path / "p", tmp_path / "out"))
-    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1 and "bad.pth" in result.stderr
+    result = run_predict(
+        tmp_path, predict_conf(repo_conf, str(tmp_path / "bad.pth"), tmp_path / "p", tmp_path / "out")
+    )
+    assert (
+        result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1 and "bad.pth" in result.stderr
+    )
 
 
 def test_strength_zero_is_the_input_one_is_the_model_and_half_lies_between(tiny_checkpoint):
     backend = load_backend(tiny_checkpoint[0])
-    photo = np.clip(make_photo(90, 120, seed=6).astype(np.float32) / 255 * 0.4, 0, 1)  # dark: the model moves it
+    photo = np.clip(
+        make_photo(90, 120, seed=6).astype(np.float32) / 255 * 0.4, 0, 1
+    )  # dark: the model moves it
     for max_side in (48, 0):  # guided upsampling, and the network at full size
         full = correct_image(photo, backend, max_side)
         assert np.array_equal(full, correct_image(photo, backend, max_side, strength=1.0))
@@ -214,8 +264,11 @@ def test_strength_zero_is_the_input_one_is_the_model_and_half_lies_between(tiny_
 
 def test_self_ensemble_is_the_mean_over_flips():
     from inference import Backend, run_network
+
     calls = []
-    backend = Backend(lambda b: calls.append(b.copy()) or b * 0 + b[:, :, :1, :1], 1, {})  # depends on the corner
+    backend = Backend(
+        lambda b: calls.append(b.copy()) or b * 0 + b[:, :, :1, :1], 1, {}
+    )  # depends on the corner
     batch = np.random.default_rng(0).random((1, 3, 4, 6)).astype(np.float32)
     out = run_network(batch, backend, ensemble=True)
     corners = [batch[0, :, 0, 0], batch[0, :, 0, -1], batch[0, :, -1, 0], batch[0, :, -1, -1]]

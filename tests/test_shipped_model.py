@@ -1,4 +1,5 @@
 """The model that ships in data/ loads as the conf describes and moves exposure the right way."""
+
 import os
 
 import pytest

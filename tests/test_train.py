@@ -1,4 +1,5 @@
 """train.py and dataset.py on tiny generated photos (CPU)."""
+
 import copy
 import csv
 import os
@@ -20,12 +21,29 @@ def train_conf(repo_conf, tmp_path, **changes):
         save_photos(str(photos), 8, size=(48, 64))
         save_photos(str(tmp_path / "valid"), 4, size=(40, 40), seed=50)
     conf = copy.deepcopy(repo_conf)
-    conf["train"].update(TINY_ARCH, train_data_dir=str(photos), valid_data_dir=str(tmp_path / "valid"),
-                         paired_train_input_dir="", paired_train_gt_dir="", paired_valid_input_dir="", paired_valid_gt_dir="",
-                         image_size=[32, 32], discriminator_image_size=[16, 16], batch_size=4, epochs=2, num_workers=0,
-                         max_image_side=0, model_save_dir=str(tmp_path / "ckpt"), begin_use_adv_loss_epoch=2,
-                         adversarial_loss_weight=0.1, init_lr=1e-3, final_lr=1e-4, seed=3, working_sizes=[],
-                         working_size_weights=[])
+    conf["train"].update(
+        TINY_ARCH,
+        train_data_dir=str(photos),
+        valid_data_dir=str(tmp_path / "valid"),
+        paired_train_input_dir="",
+        paired_train_gt_dir="",
+        paired_valid_input_dir="",
+        paired_valid_gt_dir="",
+        image_size=[32, 32],
+        discriminator_image_size=[16, 16],
+        batch_size=4,
+        epochs=2,
+        num_workers=0,
+        max_image_side=0,
+        model_save_dir=str(tmp_path / "ckpt"),
+        begin_use_adv_loss_epoch=2,
+        adversarial_loss_weight=0.1,
+        init_lr=1e-3,
+        final_lr=1e-4,
+        seed=3,
+        working_sizes=[],
+        working_size_weights=[],
+    )
     conf["train"].update(changes)
     return conf
 
@@ -44,6 +62,7 @@ def read_history(folder):
 def two_epoch_run(tmp_path_factory, request):
     tmp_path = tmp_path_factory.mktemp("train")
     import json
+
     repo_conf = json.load(open(os.path.join(ROOT, "conf.json")))
     conf = train_conf(repo_conf, tmp_path)
     result = run_train(tmp_path, conf)
@@ -64,6 +83,7 @@ def test_two_epochs_write_checkpoints_csv_and_pictures(two_epoch_run):
     assert "valid PSNR" in result.stdout and "best epoch" in result.stdout and "files in" in result.stdout
     # Every checkpoint train.py writes is a model wherever one is accepted.
     from model import load_generator
+
     for name in ("best.pth", "last.pth"):
         generator, arch = load_generator(os.path.join(folder, name), conf["train"])
         assert arch == TINY_ARCH
@@ -76,7 +96,9 @@ def test_learning_rate_runs_from_init_to_final(two_epoch_run):
 
 def test_adversarial_term_joins_at_its_epoch(two_epoch_run):
     rows = read_history(two_epoch_run[1]["train"]["model_save_dir"])
-    assert rows[0]["adversarial"] == "0" and float(rows[0]["train_adv"]) == 0 and float(rows[0]["train_d"]) == 0
+    assert (
+        rows[0]["adversarial"] == "0" and float(rows[0]["train_adv"]) == 0 and float(rows[0]["train_d"]) == 0
+    )
     assert rows[1]["adversarial"] == "1" and float(rows[1]["train_adv"]) > 0 and float(rows[1]["train_d"]) > 0
 
 
@@ -93,9 +115,14 @@ def test_resumed_run_equals_uninterrupted_run(two_epoch_run, repo_conf):
     b = torch.load(tmp_path / "resumed" / "last.pth", weights_only=False)
     for key in ("generator", "discriminator"):
         assert all(torch.equal(a[key][k], b[key][k]) for k in a[key]), key
-    assert read_history(tmp_path / "ckpt")[1]["valid_psnr"] == read_history(tmp_path / "resumed")[1]["valid_psnr"]
+    assert (
+        read_history(tmp_path / "ckpt")[1]["valid_psnr"]
+        == read_history(tmp_path / "resumed")[1]["valid_psnr"]
+    )
     third = run_train(tmp_path, conf)
-    assert third.returncode == 0 and "already trained 2 of 2" in third.stdout and "loading" not in third.stdout
+    assert (
+        third.returncode == 0 and "already trained 2 of 2" in third.stdout and "loading" not in third.stdout
+    )
 
 
 def test_torchrun_two_processes(repo_conf, tmp_path):
@@ -129,7 +156,9 @@ def test_unreadable_image_is_skipped_and_counted(repo_conf, tmp_path):
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(repo_conf, tmp_path):
     conf = train_conf(repo_conf, tmp_path, epochs=2, init_lr=1e30, final_lr=1e30, begin_use_adv_loss_epoch=5)
     result = run_train(tmp_path, conf)
-    assert result.returncode == 1 and "loss became" in result.stderr and "last good checkpoint" in result.stderr
+    assert (
+        result.returncode == 1 and "loss became" in result.stderr and "last good checkpoint" in result.stderr
+    )
 
 
 def test_msec_pairs_match_and_report_unmatched(tmp_path):
@@ -142,7 +171,10 @@ def test_msec_pairs_match_and_report_unmatched(tmp_path):
         os.rename(gts / "photo00.png", gts / name)
     pairs, unmatched = find_msec_pairs(str(inputs), str(gts))
     assert sorted((os.path.basename(i), os.path.basename(g), ev) for i, g, ev in pairs) == [
-        ("a0001-x_N1.5.JPG", "a0001-x.jpg", "N1.5"), ("a0001-x_P1.JPG", "a0001-x.jpg", "P1"), ("a0002-y_0.JPG", "a0002-y.jpg", "0")]
+        ("a0001-x_N1.5.JPG", "a0001-x.jpg", "N1.5"),
+        ("a0001-x_P1.JPG", "a0001-x.jpg", "P1"),
+        ("a0002-y_0.JPG", "a0002-y.jpg", "0"),
+    ]
     assert [os.path.basename(p) for p in unmatched] == ["a0003-z_N1.JPG"]
 
 
@@ -153,16 +185,33 @@ def test_paired_training_reports_unmatched(repo_conf, tmp_path):
     for i in range(4):
         os.rename(inputs / f"photo{i:02d}.png", inputs / f"photo{i:02d}_N1.png")
     os.rename(inputs / "photo03_N1.png", inputs / "orphan_P1.png")
-    conf = train_conf(repo_conf, tmp_path, epochs=1, batch_size=2, train_data_dir="", paired_train_input_dir=str(inputs),
-                      paired_train_gt_dir=str(gts))
+    conf = train_conf(
+        repo_conf,
+        tmp_path,
+        epochs=1,
+        batch_size=2,
+        train_data_dir="",
+        paired_train_input_dir=str(inputs),
+        paired_train_gt_dir=str(gts),
+    )
     result = run_train(tmp_path, conf)
     assert result.returncode == 0, result.stderr
-    assert "no ground truth" in result.stdout and "orphan_P1.png" in result.stdout and "4 training" not in result.stdout
+    assert (
+        "no ground truth" in result.stdout
+        and "orphan_P1.png" in result.stdout
+        and "4 training" not in result.stdout
+    )
     assert "3 training" in result.stdout
 
 
-SYNTHESIS = {"ev_synthesis_fraction": 0.5, "ev_range": [-1.5, 1.5], "color_jitter_brightness": 0.5,
-             "color_jitter_contrast": 0.3, "color_jitter_saturation": 0.3, "color_jitter_hue": 0.02}
+SYNTHESIS = {
+    "ev_synthesis_fraction": 0.5,
+    "ev_range": [-1.5, 1.5],
+    "color_jitter_brightness": 0.5,
+    "color_jitter_contrast": 0.3,
+    "color_jitter_saturation": 0.3,
+    "color_jitter_hue": 0.02,
+}
 
 
 def test_synthesis_makes_over_and_under_exposure():
@@ -196,6 +245,7 @@ def test_photo_smaller_than_the_crop_is_padded_whole():
 def test_whole_photo_items_at_a_working_size_are_padded_as_prediction_pads():
     from dataset import WorkingSizeBatches, collate
     from utils import pad_bottom_right, resize
+
     photo = make_photo(60, 90, seed=1)
     data = ExposureDataset([photo], [None], (32, 32), SYNTHESIS, train=False, multiple=8)
     x, y, full_x, full_y, (h, w) = data[(0, 30)]
@@ -204,7 +254,9 @@ def test_whole_photo_items_at_a_working_size_are_padded_as_prediction_pads():
     expected = pad_bottom_right(resize(resize(photo, 40, 60), 20, 30), 24, 32)
     assert (y.permute(1, 2, 0) * 255 - torch.from_numpy(expected.astype("float32"))).abs().max() < 1.01
     # Identity items: the target is its own input.
-    identity = ExposureDataset([photo], [None], (32, 32), SYNTHESIS, train=True, multiple=8, identity_fraction=1.0)
+    identity = ExposureDataset(
+        [photo], [None], (32, 32), SYNTHESIS, train=True, multiple=8, identity_fraction=1.0
+    )
     x, y, *_ = identity[(0, 30)]
     assert torch.equal(x, y)
     # One working size per batch, the same for every process, and batches that stack.
@@ -212,15 +264,28 @@ def test_whole_photo_items_at_a_working_size_are_padded_as_prediction_pads():
     drawn = list(batches)
     assert len(drawn) == 3 and all(len({size for _, size in b}) == 1 for b in drawn)
     assert drawn == list(batches)
-    many = ExposureDataset([make_photo(60, 90, seed=i) for i in range(4)] + [make_photo(90, 60, seed=9)], [None] * 5,
-                           (32, 32), SYNTHESIS, train=True, multiple=8)
+    many = ExposureDataset(
+        [make_photo(60, 90, seed=i) for i in range(4)] + [make_photo(90, 60, seed=9)],
+        [None] * 5,
+        (32, 32),
+        SYNTHESIS,
+        train=True,
+        multiple=8,
+    )
     inputs, targets, *_ = collate([many[(i, 32)] for i in range(5)])
     assert inputs.shape == targets.shape == (5, 3, 24, 32)  # portrait photos are turned to landscape
 
 
 def test_whole_photo_training_with_working_sizes(repo_conf, tmp_path):
-    conf = train_conf(repo_conf, tmp_path, epochs=1, working_sizes=[16, 32], working_size_weights=[1, 1],
-                      identity_fraction=0.25, begin_use_adv_loss_epoch=5)
+    conf = train_conf(
+        repo_conf,
+        tmp_path,
+        epochs=1,
+        working_sizes=[16, 32],
+        working_size_weights=[1, 1],
+        identity_fraction=0.25,
+        begin_use_adv_loss_epoch=5,
+    )
     result = run_train(tmp_path, conf)
     assert result.returncode == 0, result.stderr[-2000:]
     row = read_history(conf["train"]["model_save_dir"])[0]

@@ -1,14 +1,12 @@
 """Videos through predict.py: frame count, size, rate and audio kept; no flicker; bad files named."""
+
 import copy
 import os
-import subprocess
-import sys
 
 import av
 import numpy as np
-import pytest
 
-from conftest import ROOT, TINY_ARCH, make_photo, save_photos, write_conf
+from conftest import TINY_ARCH, make_photo, run_script, save_photos
 from inference import load_backend
 from video import correct_video, probe, write_clip
 
@@ -18,8 +16,10 @@ def clip_frames(count, height=48, width=64, seed=0, noise=2.0, ramp=0.0):
     noise, because 4:2:0 chroma subsampling itself shifts the mean of per-pixel colour noise."""
     rng = np.random.default_rng(seed)
     base = make_photo(height, width, seed=seed).astype(np.float32) * 0.5
-    return [np.clip(base * (1 + ramp * i) + rng.normal(0, noise, (height, width, 1)), 0, 255).astype(np.uint8)
-            for i in range(count)]
+    return [
+        np.clip(base * (1 + ramp * i) + rng.normal(0, noise, (height, width, 1)), 0, 255).astype(np.uint8)
+        for i in range(count)
+    ]
 
 
 def decoded_means(path):
@@ -34,10 +34,10 @@ def test_predict_writes_mp4_with_frames_rate_size_and_audio(repo_conf, tiny_chec
     write_clip(str(folder / "silent.mp4"), clip_frames(7, seed=2), fps=15)
     save_photos(str(folder), 1)
     conf = copy.deepcopy(repo_conf)
-    conf["predict"].update(TINY_ARCH, pretrained_model=tiny_checkpoint[0], img_pth=str(folder),
-                           result_output_dir=str(folder))  # results beside the inputs: never over them
-    result = subprocess.run([sys.executable, "predict.py", "--conf", write_conf(tmp_path, conf)], cwd=ROOT,
-                            capture_output=True, text=True, timeout=300)
+    conf["predict"].update(
+        TINY_ARCH, pretrained_model=tiny_checkpoint[0], img_pth=str(folder), result_output_dir=str(folder)
+    )  # results beside the inputs: never over them
+    result = run_script("predict.py", tmp_path, conf)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "3 corrected" in result.stdout
     assert probe(str(folder / "talk.mp4")) == (12, 64, 48, 10.0, True)
@@ -52,11 +52,15 @@ def test_temporal_smoothing_keeps_a_static_scene_steady(tiny_checkpoint, tmp_pat
     write_clip(str(tmp_path / "static.mp4"), clip_frames(24, noise=4.0), fps=25)
     correct_video(str(tmp_path / "static.mp4"), str(tmp_path / "out.mp4"), backend, 32, smoothing=0.8, crf=8)
     change = lambda means: float(np.abs(np.diff(means)).mean())
-    assert change(decoded_means(str(tmp_path / "out.mp4"))) <= change(decoded_means(str(tmp_path / "static.mp4"))) + 0.5
+    assert (
+        change(decoded_means(str(tmp_path / "out.mp4")))
+        <= change(decoded_means(str(tmp_path / "static.mp4"))) + 0.5
+    )
 
 
 def test_strength_zero_returns_the_frames(tiny_checkpoint):
     from video import correct_frame
+
     backend, state = load_backend(tiny_checkpoint[0]), {}
     for frame in clip_frames(3):
         rgb = frame.astype(np.float32) / 255
@@ -72,10 +76,13 @@ def test_corrupt_video_is_named_and_the_rest_processed(repo_conf, tiny_checkpoin
     (folder / "cut.mp4").write_bytes(data[: len(data) // 3])
     (folder / "noise.mkv").write_bytes(os.urandom(3000))
     conf = copy.deepcopy(repo_conf)
-    conf["predict"].update(TINY_ARCH, pretrained_model=tiny_checkpoint[0], img_pth=str(folder),
-                           result_output_dir=str(tmp_path / "out"))
-    result = subprocess.run([sys.executable, "predict.py", "--conf", write_conf(tmp_path, conf)], cwd=ROOT,
-                            capture_output=True, text=True, timeout=300)
+    conf["predict"].update(
+        TINY_ARCH,
+        pretrained_model=tiny_checkpoint[0],
+        img_pth=str(folder),
+        result_output_dir=str(tmp_path / "out"),
+    )
+    result = run_script("predict.py", tmp_path, conf)
     assert result.returncode == 1
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert any("noise.mkv" in e for e in errors) and "Traceback" not in result.stderr

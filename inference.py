@@ -209,15 +209,16 @@ def guided_upsample(low_in, low_out, full_in, strength=1.0, radius=None, eps=GUI
     return apply_affine_maps(coef_a, coef_b, full_in)
 
 
-def apply_affine_maps(coef_a, coef_b, full_in, strip_rows=64):
+def apply_affine_maps(coef_a, coef_b, full_in, strip_rows=64, out=None):
     """out = A @ in + b at full resolution, with A and b bilinearly upsampled (as cv2.resize
     would) strip by strip: each strip's coefficients come from a warpAffine of the small maps,
-    so a 24-megapixel photo never needs full-size coefficient maps and stays in cache."""
+    so a 24-megapixel photo never needs full-size coefficient maps and stays in cache. `out`:
+    float32 in [0, 1] by default; a uint8 array is filled with the result in 0..255, rounded."""
     h, w = coef_b.shape[:2]
     full_h, full_w = full_in.shape[:2]
     sx, sy = w / full_w, h / full_h
     maps = [np.ascontiguousarray(coef_a[:, :, i, :]) for i in range(3)] + [np.ascontiguousarray(coef_b)]
-    out = np.empty((full_h, full_w, 3), np.float32)
+    out = np.empty((full_h, full_w, 3), np.float32) if out is None else out
     for top in range(0, full_h, strip_rows):
         rows = min(strip_rows, full_h - top)
         # dst (x, y) -> src ((x + 0.5) * sx - 0.5, (top + y + 0.5) * sy - 0.5): cv2.resize's bilinear grid.
@@ -235,5 +236,8 @@ def apply_affine_maps(coef_a, coef_b, full_in, strip_rows=64):
             gain = warp(maps[i])
             gain *= strip[:, :, i : i + 1]
             acc += gain
-        np.clip(acc, 0, 1, out=out[top : top + rows])
+        if out.dtype == np.uint8:  # scaled, rounded and saturated in one pass (negatives clipped first)
+            out[top : top + rows] = cv2.convertScaleAbs(np.maximum(acc, 0, out=acc), alpha=255.0)
+        else:
+            np.clip(acc, 0, 1, out=out[top : top + rows])
     return out

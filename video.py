@@ -19,6 +19,7 @@ from inference import (
     fit_affine_maps,
     guided_radius,
     network_outputs,
+    network_size,
     scale_strength,
 )
 from utils import atomic_write, resize
@@ -68,13 +69,17 @@ def smooth_maps(state, small_in, coef_a, coef_b, smoothing):
     return state["a"], state["b"]
 
 
-def correct_frame(rgb, backend, state, max_side, image_size, ensemble, strength, smoothing):
-    """One float RGB frame: the network at the working size, affine maps fitted (inference's one
-    formula), smoothed over time, scaled by strength, applied at full size."""
-    small_in, small_out = network_outputs([rgb], backend, max_side, image_size, ensemble)[0]
-    coef_a, coef_b = fit_affine_maps(small_in, small_out, box_filter(guided_radius(*small_in.shape[:2])), np)
-    coef_a, coef_b = smooth_maps(state, small_in, coef_a, coef_b, smoothing)
-    return apply_affine_maps(*scale_strength(coef_a, coef_b, strength), rgb)
+def correct_frame(frame, backend, state, max_side, image_size, ensemble, strength, smoothing):
+    """One uint8 RGB frame -> the corrected uint8 frame: the network at the working size, affine
+    maps fitted (inference's one formula), smoothed over time, scaled by strength, applied at
+    full size. The full-size frame stays uint8 (the maps' gains are scaled by 1/255 instead),
+    which spares two float copies of every frame."""
+    net_h, net_w = network_size(*frame.shape[:2], backend, max_side, image_size)
+    small = resize(frame, net_h, net_w).astype(np.float32) * (1 / 255)
+    small_in, small_out = network_outputs([small], backend, max_side, image_size, ensemble)[0]
+    coef_a, coef_b = fit_affine_maps(small_in, small_out, box_filter(guided_radius(net_h, net_w)), np)
+    coef_a, coef_b = scale_strength(*smooth_maps(state, small_in, coef_a, coef_b, smoothing), strength)
+    return apply_affine_maps(coef_a * (1 / 255), coef_b, frame, out=np.empty_like(frame))
 
 
 def _decode(container, video_in, audio_in, items):
@@ -185,9 +190,7 @@ def _transcode(in_path, out_path, backend, settings, crf, progress):
                 failure = item[1]
                 continue
             if item[0] == "video":
-                rgb = item[1].astype(np.float32) * (1 / 255)
-                corrected = correct_frame(rgb, backend, state, *settings)
-                item = ("video", (corrected * 255 + 0.5).astype(np.uint8), item[2], item[3])
+                item = ("video", correct_frame(item[1], backend, state, *settings), item[2], item[3])
                 frames += 1
                 if progress:
                     progress(1)

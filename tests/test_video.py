@@ -63,9 +63,8 @@ def test_strength_zero_returns_the_frames(tiny_checkpoint):
 
     backend, state = load_backend(tiny_checkpoint[0]), {}
     for frame in clip_frames(3):
-        rgb = frame.astype(np.float32) / 255
-        out = correct_frame(rgb, backend, state, 32, None, False, 0.0, 0.8)
-        assert np.abs(out - rgb).max() < 1 / 255
+        out = correct_frame(frame, backend, state, 32, None, False, 0.0, 0.8)
+        assert out.dtype == np.uint8 and np.abs(out.astype(int) - frame).max() <= 1
 
 
 def test_corrupt_video_is_named_and_the_rest_processed(repo_conf, tiny_checkpoint, tmp_path):

@@ -121,7 +121,8 @@ class ExposureDataset(Dataset):
         target, given = self.targets[index], self.inputs[index]
         if given is not None and given.shape != target.shape:
             given = resize(given, *target.shape[:2])
-        if self.train and rng.random() < self.identity_fraction:
+        # (no draw at all when the fraction is 0, so crop training keeps its random stream)
+        if self.train and self.identity_fraction and rng.random() < self.identity_fraction:
             given = target
         if working_size:
             return self._whole(target, given, working_size, rng)

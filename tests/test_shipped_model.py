@@ -28,3 +28,13 @@ def test_checkpoint_is_small_and_half_precision():
     checkpoint = torch.load(SHIPPED, map_location="cpu", weights_only=True)
     assert os.path.getsize(SHIPPED) < 5e6
     assert all(v.dtype == torch.float16 for v in checkpoint["generator"].values() if v.is_floating_point())
+
+
+def test_shipped_model_leaves_a_well_exposed_photo_nearly_unchanged(repo_conf):
+    from utils import psnr, to_uint8
+
+    conf = dict(repo_conf["predict"], pretrained_model=SHIPPED)
+    photo = read_image(os.path.join(ROOT, "test", "coffee_good.jpg"))[0]
+    out = correct_image(photo, load_backend(SHIPPED, conf), **correction_settings(conf))
+    assert abs(float(out.mean() - photo.mean())) < 6 / 255  # measured: 2.6 levels darker
+    assert psnr(to_uint8(out), to_uint8(photo)) > 28  # measured: 31.7 dB

@@ -284,6 +284,8 @@ def test_whole_photo_training_with_working_sizes(repo_conf, tmp_path):
         working_sizes=[16, 32],
         working_size_weights=[1, 1],
         identity_fraction=0.25,
+        guided_loss_weight=1.0,
+        ssim_loss_weight=0.5,
         begin_use_adv_loss_epoch=5,
     )
     result = run_train(tmp_path, conf)

@@ -231,6 +231,8 @@ def apply_affine_maps(coef_a, coef_b, full_in, strip_rows=64, out=None):
             borderMode=cv2.BORDER_REPLICATE,
         )
         strip = full_in[top : top + rows]
+        if strip.dtype != np.float32:  # one conversion per strip, not one per channel product
+            strip = strip.astype(np.float32)
         acc = warp(maps[3])
         for i in range(3):
             gain = warp(maps[i])

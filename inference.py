@@ -196,15 +196,18 @@ def scale_strength(coef_a, coef_b, strength):
     return coef_a, coef_b * strength
 
 
+def fit_maps(low_in, low_out, radius=None, eps=GUIDED_EPS):
+    """fit_affine_maps on numpy H x W x 3 photos, with prediction's window radius (guided_radius)."""
+    radius = radius or guided_radius(*low_in.shape[:2])
+    return fit_affine_maps(low_in.astype(np.float32), low_out.astype(np.float32), box_filter(radius), np, eps)
+
+
 def guided_upsample(low_in, low_out, full_in, strength=1.0, radius=None, eps=GUIDED_EPS):
     """Lift a low-resolution correction to full resolution: the affine maps fitted between the
     low-resolution pair (fit_affine_maps), upsampled bilinearly and applied to the full-resolution
     input. Detail comes from the full-resolution input, the colour and tone change from the network
     (the paper's bilateral guided upsampling, in guided-filter form)."""
-    radius = radius or guided_radius(*low_in.shape[:2])
-    coef_a, coef_b = fit_affine_maps(
-        low_in.astype(np.float32), low_out.astype(np.float32), box_filter(radius), np, eps
-    )
+    coef_a, coef_b = fit_maps(low_in, low_out, radius, eps)
     coef_a, coef_b = scale_strength(coef_a, coef_b, strength)
     return apply_affine_maps(coef_a, coef_b, full_in)
 

@@ -57,7 +57,9 @@ def draw_figures(paths, backend, correction):
     photos = [read_image(p)[0] for p in paths]
     fig, axes = plt.subplots(len(paths), 2, figsize=(8, 3.2 * len(paths)), squeeze=False)
     for row, path, photo in zip(axes, paths, photos):
-        for ax, image, title in zip(row, (photo, correct_image(photo, backend, **correction)), ("input", "result")):
+        for ax, image, title in zip(
+            row, (photo, correct_image(photo, backend, **correction)), ("input", "result")
+        ):
             ax.imshow(image), ax.set_title(f"{os.path.basename(path)}: {title}", fontsize=9), ax.axis("off")
     save_figure(fig, os.path.join("results", "figure_test_photos.jpg"))
     fig, axes = plt.subplots(1, 4, figsize=(16, 4.4))

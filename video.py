@@ -15,9 +15,7 @@ import numpy as np
 
 from inference import (
     apply_affine_maps,
-    box_filter,
-    fit_affine_maps,
-    guided_radius,
+    fit_maps,
     network_outputs,
     network_size,
     scale_strength,
@@ -77,7 +75,7 @@ def correct_frame(frame, backend, state, max_side, image_size, ensemble, strengt
     net_h, net_w = network_size(*frame.shape[:2], backend, max_side, image_size)
     small = resize(frame, net_h, net_w).astype(np.float32) * (1 / 255)
     small_in, small_out = network_outputs([small], backend, max_side, image_size, ensemble)[0]
-    coef_a, coef_b = fit_affine_maps(small_in, small_out, box_filter(guided_radius(net_h, net_w)), np)
+    coef_a, coef_b = fit_maps(small_in, small_out)
     coef_a, coef_b = scale_strength(*smooth_maps(state, small_in, coef_a, coef_b, smoothing), strength)
     return apply_affine_maps(coef_a * (1 / 255), coef_b, frame, out=np.empty_like(frame))
 

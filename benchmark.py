@@ -3,12 +3,14 @@ time and peak memory per photo, and training throughput. Uses the `predict` sect
 
     python benchmark.py model     # parameters; forward 1x3x512x512 in PyTorch and ONNX Runtime
     python benchmark.py predict   # read + correct + write, 1280x850 and 6000x4000, both backends
-    python benchmark.py train     # training images/s at 256x256, 1 process and 2 (torchrun)
+    python benchmark.py train     # training images/s at the train section's working sizes, fp32 and bf16
     python benchmark.py video     # frames/s at 1920x1080, both backends; flicker with and without smoothing
 
 Each prints a table and writes results/benchmark_<what>.json. Run it on an idle machine.
+`--KEY VALUE` overrides a key of the `predict` section (e.g. `--pretrained_model other.pth`).
 """
 
+import csv
 import json
 import multiprocessing
 import os
@@ -22,7 +24,7 @@ import numpy as np
 from utils import (
     argument_parser,
     correction_settings,
-    load_section,
+    parse_with_conf,
     read_conf,
     resize,
     validate_section,
@@ -35,12 +37,11 @@ ROOT = os.path.dirname(os.path.abspath(__file__))
 def parse_args():
     parser = argument_parser(__doc__, "predict")
     parser.add_argument("what", choices=["model", "predict", "train", "video"])
-    return parser.parse_args()
+    return parse_with_conf(parser, "predict")
 
 
 def main():
-    args = parse_args()
-    conf = load_section(args.conf, "predict")
+    args, conf = parse_args()
     with tempfile.TemporaryDirectory() as work:
         benches = {"model": bench_model, "predict": bench_predict, "train": bench_train, "video": bench_video}
         result = benches[args.what](conf, work, args.conf)
@@ -184,53 +185,58 @@ def bench_predict(conf, work, conf_path):
 
 
 def bench_train(conf, work, conf_path):
-    """train.py itself for one epoch over 64 synthetic 512x384 photos, no validation, with the
-    conf's `train` settings otherwise."""
+    """train.py itself, one epoch over 64 synthetic 512x384 photos with no validation, at each
+    working size of the conf's `train` section (whole photos; 128x128 crops if it has none), in
+    float32 and in bfloat16 autocast, the conf's `train` settings otherwise."""
     photos = os.path.join(work, "photos")
     for i in range(64):
         write_image(os.path.join(photos, f"p{i:02d}.jpg"), synthetic_photo(384, 512, seed=i))
     base = read_conf(conf_path)["train"]
     rows = []
-    print("| processes | batch per process | images/s at 256x256 |\n|---|---|---|")
-    for procs in (1, 2):
-        train = dict(
-            base,
-            train_data_dir=photos,
-            valid_data_dir="",
-            paired_train_input_dir="",
-            paired_train_gt_dir="",
-            paired_valid_input_dir="",
-            paired_valid_gt_dir="",
-            image_size=[256, 256],
-            batch_size=8 // procs,
-            epochs=1,
-            max_image_side=0,
-            model_save_dir=os.path.join(work, f"ckpt{procs}"),
-            init_generator_from="",
-        )
-        validate_section({"train": train}, "train")
-        run_conf = os.path.join(work, f"conf{procs}.json")
-        with open(run_conf, "w") as f:
-            json.dump({"train": train}, f)
-        launcher = (
-            [sys.executable]
-            if procs == 1
-            else [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={procs}"]
-        )
-        env = dict(os.environ, OMP_NUM_THREADS=str(max(1, (os.cpu_count() or 2) // procs)))
-        subprocess.run(
-            launcher + [os.path.join(ROOT, "train.py"), "--conf", run_conf],
-            check=True,
-            env=env,
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        with open(os.path.join(work, f"ckpt{procs}", "history.csv")) as f:
-            seconds = float(f.read().splitlines()[1].split(",")[-1])
-        rows.append({"processes": procs, "batch_per_process": 8 // procs, "images_per_s": 64 / seconds})
-        print(f"| {procs} | {8 // procs} | {64 / seconds:.2f} |")
-    return {"rows": rows}
+    print("| working size | float32 images/s | bfloat16 images/s | speed-up |\n|---|---|---|---|")
+    for size in base["working_sizes"] or [None]:
+        speeds = [train_speed(base, photos, size, precision, work) for precision in ("fp32", "bf16")]
+        rows.append({"working_size": size or "128x128 crops", "fp32": speeds[0], "bf16": speeds[1]})
+        name = size or "128x128 crops"
+        print(f"| {name} | {speeds[0]:.2f} | {speeds[1]:.2f} | {speeds[1] / speeds[0]:.2f}x |")
+    return {"batch_size": base["batch_size"], "rows": rows}
+
+
+def train_speed(base, photos, size, precision, work):
+    """Images per second of one train.py epoch (data, losses and optimiser included)."""
+    save_dir = os.path.join(work, f"ckpt_{size}_{precision}")
+    train = dict(
+        base,
+        train_data_dir=photos,
+        valid_data_dir="",
+        paired_train_input_dir="",
+        paired_train_gt_dir="",
+        paired_valid_input_dir="",
+        paired_valid_gt_dir="",
+        image_size=[128, 128],
+        working_sizes=[size] if size else [],
+        working_size_weights=[1.0] if size else [],
+        epochs=1,
+        max_image_side=512,
+        model_save_dir=save_dir,
+        init_generator_from="",
+        precision=precision,
+    )
+    validate_section({"train": train}, "train")
+    run_conf = os.path.join(work, f"conf_{size}_{precision}.json")
+    with open(run_conf, "w") as f:
+        json.dump({"train": train}, f)
+    subprocess.run(
+        [sys.executable, os.path.join(ROOT, "train.py"), "--conf", run_conf],
+        check=True,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    with open(os.path.join(save_dir, "history.csv")) as f:
+        row = next(csv.DictReader(f))
+    steps = 64 // base["batch_size"]
+    return steps * base["batch_size"] / float(row["seconds"])
 
 
 def video_frames(count, height, width, seed=0, noise=3.0, ramp=0.0):

@@ -9,19 +9,18 @@ checkpoint and is written to the ONNX metadata with the size multiple H and W mu
 import numpy as np
 
 from model import export_onnx, load_generator
-from utils import ConfError, argument_parser, check_size_multiple, fail, load_section
+from utils import ConfError, argument_parser, check_size_multiple, fail, parse_with_conf
 
 PARITY_TOLERANCE = 1e-3
 
 
 def parse_args():
     parser = argument_parser(__doc__, "convert_to_onnx")
-    return parser.parse_args()
+    return parse_with_conf(parser, "convert_to_onnx")
 
 
 def main():
-    args = parse_args()
-    conf = load_section(args.conf, "convert_to_onnx")
+    args, conf = parse_args()
     if conf["opset"] > 19:
         fail(f"[convert_to_onnx] key 'opset' is {conf['opset']}: RKNN accepts opsets up to 19")
     try:

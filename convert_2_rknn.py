@@ -23,7 +23,7 @@ from utils import (
     check_size_multiple,
     fail,
     list_images,
-    load_section,
+    parse_with_conf,
     psnr,
     read_image,
     resize,
@@ -50,12 +50,11 @@ INSTALL_HINT = "pip install --no-deps -r requirements-rknn.txt (rknn-toolkit2 2.
 
 def parse_args():
     parser = argument_parser(__doc__, "convert_to_rknn")
-    return parser.parse_args()
+    return parse_with_conf(parser, "convert_to_rknn")
 
 
 def main():
-    args = parse_args()
-    conf = load_section(args.conf, "convert_to_rknn")
+    args, conf = parse_args()
     if conf["target_platform"] not in PLATFORMS:
         fail(
             f"[convert_to_rknn] key 'target_platform' {conf['target_platform']!r} is not one of "

@@ -28,7 +28,7 @@ from utils import (
     correction_settings,
     fail,
     find_msec_pairs,
-    load_section,
+    parse_with_conf,
     psnr,
     read_image,
     resize,
@@ -56,12 +56,11 @@ def parse_args():
         action="store_true",
         help="feed the ground truths as inputs and score each output against its input",
     )
-    return parser.parse_args()
+    return parse_with_conf(parser, "evaluate")
 
 
 def main():
-    args = parse_args()
-    conf = load_section(args.conf, "evaluate")
+    args, conf = parse_args()
     if args.limit is not None and args.limit < 1:
         fail(f"--limit must be at least 1, got {args.limit}")
     if not conf["predictions_dir"] and not conf["model"]:

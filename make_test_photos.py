@@ -13,7 +13,7 @@ import torch
 
 from dataset import synthesize_ev
 from inference import correct_image, load_backend
-from utils import argument_parser, correction_settings, load_section, read_image, write_image
+from utils import argument_parser, correction_settings, parse_with_conf, read_image, write_image
 
 # (scikit-image photo, exposure error in stops, its licence as scikit-image documents it)
 SAMPLES = [
@@ -28,10 +28,9 @@ SAMPLES = [
 def main():
     parser = argument_parser(__doc__, "predict")
     parser.add_argument("--figures", action="store_true", help="also draw the README's figures")
-    args = parser.parse_args()
+    args, conf = parse_with_conf(parser, "predict")
     paths = write_samples()
     if args.figures:
-        conf = load_section(args.conf, "predict")
         draw_figures(paths, load_backend(conf["pretrained_model"], conf), correction_settings(conf))
 
 

@@ -1,11 +1,15 @@
 """Correct the exposure of photos and videos with a trained model.
 
-`python predict.py [--conf conf.json] [--batch N] [--strength S]` reads the `predict` section:
-`img_pth` is a photo, a video or a folder of both. A .pth model runs in PyTorch (CUDA when
-present); a .onnx model runs in ONNX Runtime and imports no torch. Large photos run at
-`max_side` on the long side and the correction is lifted back to full resolution by guided
-upsampling (a local affine colour transform), as in the paper's protocol. Videos are corrected
-frame by frame with the correction smoothed over time, and written as MP4 with their audio.
+`python predict.py [PATH ...] [--batch N] [--KEY VALUE ...]` reads the `predict` section of
+conf.json (`--conf` for another file); `--KEY VALUE` overrides any of its keys for this run,
+e.g. `--strength 0.7`. The photos, videos or folders named on the command line replace
+`img_pth` (a photo, a video or a folder of both, or a list of them).
+
+A .pth model runs in PyTorch (CUDA when present); a .onnx model runs in ONNX Runtime and imports
+no torch. Large photos run at `max_side` on the long side and the correction is lifted back to
+full resolution by guided upsampling (a local affine colour transform), as in the paper's
+protocol. Videos are corrected frame by frame with the correction smoothed over time, and
+written as MP4 with their audio.
 """
 
 import os
@@ -25,45 +29,34 @@ from utils import (
     correction_settings,
     fail,
     list_images,
-    load_section,
+    parse_with_conf,
     read_image,
     write_image,
 )
 
 
-def parse_args():
-    parser = argument_parser(__doc__, "predict")
-    parser.add_argument("--batch", type=int, default=1, help="photos per network call when their sizes match")
-    parser.add_argument(
-        "--strength",
-        type=float,
-        default=None,
-        help="correction strength in [0, 2] (0: none, 1: the model's); overrides the conf's",
-    )
-    return parser.parse_args()
-
-
 def main():
-    args = parse_args()
-    conf = load_section(args.conf, "predict")
+    parser = argument_parser(__doc__, "predict")
+    parser.add_argument(
+        "paths", nargs="*", metavar="PATH", help="photos, videos or folders to correct (replace img_pth)"
+    )
+    parser.add_argument("--batch", type=int, default=1, help="photos per network call when their sizes match")
+    args, conf = parse_with_conf(parser, "predict", positional=("paths", "img_pth"))
     if args.batch < 1:
         fail(f"--batch must be at least 1, got {args.batch}")
-    if args.strength is not None:
-        if not 0 <= args.strength <= 2:
-            fail(f"--strength must be in [0, 2], got {args.strength}")
-        conf["strength"] = args.strength
     try:
         backend = load_backend(conf["pretrained_model"], conf)
     except (ConfError, ValueError) as e:
         fail(str(e))
     started = time.time()
-    photos, videos, root = gather_inputs(conf["img_pth"], conf["result_output_dir"])
+    img_pths = conf["img_pth"] if isinstance(conf["img_pth"], list) else [conf["img_pth"]]
+    photos, videos, roots = gather_inputs(img_pths, conf["result_output_dir"])
     out_dir = os.path.abspath(conf["result_output_dir"])
     correction = correction_settings(conf)
     failed = []
     done = correct_photos(
         photos,
-        output_paths(photos, root, out_dir, conf["output_format"]),
+        output_paths(photos, roots, out_dir, conf["output_format"]),
         backend,
         correction,
         args.batch,
@@ -73,7 +66,7 @@ def main():
     if videos:
         done += correct_videos(
             videos,
-            output_paths(videos, root, out_dir, "mp4"),
+            output_paths(videos, roots, out_dir, "mp4"),
             backend,
             correction,
             conf["temporal_smoothing"],
@@ -89,31 +82,35 @@ def main():
     sys.exit(1 if failed else 0)
 
 
-def gather_inputs(img_pth, result_output_dir):
-    """Photos and videos under img_pth (a file or a folder, subfolders too), and the folder their
-    relative output paths start from. Other files are skipped with a note."""
-    files = [img_pth] if os.path.isfile(img_pth) else sum(list_images(img_pth), [])
-    root = img_pth if os.path.isdir(img_pth) else os.path.dirname(img_pth)
+def gather_inputs(img_pths, result_output_dir):
+    """Photos and videos under each of img_pths (files or folders, subfolders too), and for each
+    the folder its relative output path starts from. Other files are skipped with a note."""
     out_dir = os.path.abspath(result_output_dir)
-    if out_dir != os.path.abspath(root):
-        # Results in a subfolder of the input folder are not read back as inputs on the next run.
-        files = [p for p in files if not os.path.abspath(p).startswith(out_dir + os.sep)]
-    files = sorted(files)
+    roots = {}
+    for img_pth in img_pths:
+        files = [img_pth] if os.path.isfile(img_pth) else sum(list_images(img_pth), [])
+        root = img_pth if os.path.isdir(img_pth) else os.path.dirname(img_pth)
+        if out_dir != os.path.abspath(root):
+            # Results in a subfolder of the input folder are not read back as inputs on the next run.
+            files = [p for p in files if not os.path.abspath(p).startswith(out_dir + os.sep)]
+        for path in files:
+            roots.setdefault(path, root)
+    files = sorted(roots)
     ext = lambda p: os.path.splitext(p)[1].lower()
     videos = [p for p in files if ext(p) in VIDEO_EXTENSIONS]
     photos = [
-        p for p in files if ext(p) not in VIDEO_EXTENSIONS and (ext(p) in IMAGE_EXTENSIONS or p == img_pth)
+        p for p in files if ext(p) not in VIDEO_EXTENSIONS and (ext(p) in IMAGE_EXTENSIONS or p in img_pths)
     ]
     for path in files:
         if path not in photos and path not in videos:
             print(f"note: skipping {path}: neither a photo nor a video")
     if not photos and not videos:
         fail(
-            f"no photos or videos found in {img_pth} (looked for "
+            f"no photos or videos found in {', '.join(img_pths)} (looked for "
             f"{', '.join(IMAGE_EXTENSIONS + VIDEO_EXTENSIONS)})",
             code=1,
         )
-    return photos, videos, root
+    return photos, videos, roots
 
 
 def correct_photos(paths, outputs, backend, correction, batch_size, show, failed):
@@ -163,16 +160,17 @@ def correct_videos(paths, outputs, backend, correction, smoothing, crf, failed):
 # ---------------------------------------------------------------- files
 
 
-def output_paths(inputs, root, out_dir, fmt):
-    """Each input's result path: its relative subfolder under out_dir, named after it. Never an
-    input's own path, and never the same path for two inputs."""
+def output_paths(inputs, roots, out_dir, fmt):
+    """Each input's result path: its subfolder relative to its root (roots[input]) under out_dir,
+    named after it. Never an input's own path, and never the same path for two inputs."""
     taken, input_set, paths = set(), {os.path.abspath(p) for p in inputs}, {}
     for path in inputs:
-        rel = os.path.relpath(path, root) if root else os.path.basename(path)
+        rel = os.path.relpath(path, roots[path]) if roots[path] else os.path.basename(path)
         stem, ext = os.path.splitext(rel)
-        candidate = os.path.join(out_dir, f"{stem}.{fmt}")
-        if candidate in input_set or candidate in taken:
-            candidate = os.path.join(out_dir, f"{stem}_{ext.lstrip('.').lower()}_corrected.{fmt}")
+        candidate, n = os.path.join(out_dir, f"{stem}.{fmt}"), 1
+        while candidate in input_set or candidate in taken:
+            suffix = "_corrected" if n == 1 else f"_corrected{n}"
+            candidate, n = os.path.join(out_dir, f"{stem}_{ext.lstrip('.').lower()}{suffix}.{fmt}"), n + 1
         taken.add(candidate)
         paths[path] = candidate
     return paths

@@ -75,6 +75,8 @@ SCHEMA = {
         "identity_fraction": "unit",
         "guided_loss_weight": "number",
         "ssim_loss_weight": "number",
+        "validate_all_sizes_every": "posint",
+        "precision": "precision",
         **_ARCH_SCHEMA,
     },
     "predict": {
@@ -142,8 +144,8 @@ class ConfError(ValueError):
     pass
 
 
-def _check_value(kind, value, level_count):
-    """Return None if `value` is a valid `kind`, else what was expected."""
+def _kinds(level_count):
+    """Each kind of conf value: (its check, what it must be in words)."""
     is_int = lambda v: isinstance(v, int) and not isinstance(v, bool)
     is_num = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
     checks = {
@@ -189,6 +191,7 @@ def _check_value(kind, value, level_count):
             f"(laplacian_level_count is {level_count})",
         ),
         "format": (lambda v: v in ("png", "jpg", "tif"), '"png", "jpg" or "tif"'),
+        "precision": (lambda v: v in ("auto", "bf16", "fp32"), '"auto", "bf16" or "fp32"'),
         "file": (lambda v: isinstance(v, str) and os.path.isfile(v), "an existing file"),
         "file_or_empty": (
             lambda v: isinstance(v, str) and (v == "" or os.path.isfile(v)),
@@ -199,9 +202,22 @@ def _check_value(kind, value, level_count):
             lambda v: isinstance(v, str) and (v == "" or os.path.isdir(v)),
             'an existing folder or ""',
         ),
-        "path": (lambda v: isinstance(v, str) and os.path.exists(v), "an existing file or folder"),
+        "path": (
+            lambda v: (isinstance(v, str) and os.path.exists(v))
+            or (isinstance(v, list) and v and all(isinstance(x, str) and os.path.exists(x) for x in v)),
+            "an existing file or folder, or a list of them",
+        ),
     }
-    ok, expected = checks[kind]
+    return checks
+
+
+# Kinds whose value is a string: given on the command line, the text is taken as it is ("0" stays "0").
+STRING_KINDS = ("str", "file", "file_or_empty", "dir", "dir_or_empty", "path", "format", "precision")
+
+
+def _check_value(kind, value, level_count):
+    """Return None if `value` is a valid `kind`, else what was expected."""
+    ok, expected = _kinds(level_count)[kind]
     return None if ok(value) else expected
 
 
@@ -235,16 +251,80 @@ def read_conf(path):
         return json.load(f)
 
 
-def load_section(path, section):
-    """Load and validate one section; on any problem print one line and exit with code 2."""
+def load_section(path, section, overrides=None):
+    """Load one section, apply `overrides` (key -> value, from the command line) and validate the
+    result; on any problem print one line naming the key, and where it came from, and exit with
+    code 2. An override may mend the file's value (a data folder that is not here)."""
+    overrides = overrides or {}
     try:
-        return validate_section(read_conf(path), section)
+        conf = read_conf(path)
+        if isinstance(conf.get(section), dict):
+            conf[section] = {**conf[section], **overrides}
+        return validate_section(conf, section)
     except FileNotFoundError:
         fail(f"conf file not found: {path}")
     except json.JSONDecodeError as e:
         fail(f"{path} is not valid JSON: {e}")
     except ConfError as e:
-        fail(f"{path}: {e}")
+        key = re.search(r"key '([^']+)'", str(e))
+        fail(f"{'command line' if key and key.group(1) in overrides else path}: {e}")
+
+
+def parse_value(text, kind):
+    """A command-line value: taken as it is for string keys, else parsed as JSON where it parses
+    (numbers, true/false, lists such as [128,256]) and kept as a string otherwise, so that the
+    schema's check names the key and what it must be."""
+    if kind in STRING_KINDS:
+        return text
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def parse_with_conf(parser, section, positional=None, argv=None):
+    """Parse the script's own flags, plus `--KEY VALUE` (or `--KEY=VALUE`) for every key of
+    `section`, over the conf file named by --conf. `positional` = (argument, key): the script's
+    positional argument that, when given, replaces that key. Returns (args, the validated
+    section); the file itself is never changed."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--conf", default="conf.json")
+    conf_path = pre.parse_known_args(argv)[0].conf
+    try:
+        file_values = read_conf(conf_path).get(section, {})
+    except (OSError, ValueError, AttributeError):
+        file_values = {}  # said by load_section below, after --help has had its chance
+    # The usage line names the script's own arguments; the keys are listed under their own heading.
+    parser.usage = parser.format_usage().split(":", 1)[1].strip() + " [--KEY VALUE ...]"
+    group = parser.add_argument_group(
+        f"keys of the [{section}] section of {conf_path} (--KEY VALUE overrides one for this run)"
+    )
+    taken = set(parser._option_string_actions)
+    for key, kind in SCHEMA[section].items():
+        if f"--{key}" not in taken:
+            value = json.dumps(file_values[key]) if key in file_values else "(missing)"
+            expected = _kinds(file_values.get("laplacian_level_count"))[kind][1]
+            group.add_argument(
+                f"--{key}", metavar="V", default=argparse.SUPPRESS, help=f"conf: {value}; {expected}"
+            )
+    for token in argv:  # one line for an unknown key, as for one in the file, not argparse's usage
+        name = token[2:].split("=", 1)[0]
+        if token.startswith("--") and name and f"--{name}" not in parser._option_string_actions:
+            fail(f"command line: [{section}] unknown key '{name}' (--help lists the keys)")
+    args = parser.parse_args(argv)
+    overrides = {
+        key: parse_value(getattr(args, key), kind)
+        for key, kind in SCHEMA[section].items()
+        if key in vars(args) and parser._option_string_actions.get(f"--{key}") in group._group_actions
+    }
+    if positional and getattr(args, positional[0]):
+        paths = getattr(args, positional[0])
+        for path in paths:
+            if not os.path.exists(path):
+                fail(f"no such file or folder: {path}")
+        overrides[positional[1]] = paths if len(paths) > 1 else paths[0]
+    return args, load_section(conf_path, section, overrides)
 
 
 def correction_settings(section):
@@ -260,7 +340,9 @@ def correction_settings(section):
 
 def argument_parser(doc, section):
     """Every script takes --conf PATH (default conf.json) and reads one section of it."""
-    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False
+    )
     parser.add_argument("--conf", default="conf.json", help=f"conf file (section '{section}')")
     return parser
 
@@ -429,9 +511,13 @@ def write_json(path, data):
 
 
 def write_csv(path, rows):
+    """Rows may differ in keys (e.g. scores measured only some epochs): the header is their union,
+    in first-seen order, and a missing value is left empty."""
+    fields = list(dict.fromkeys(key for row in rows for key in row))
+
     def write(tmp):
         with open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer = csv.DictWriter(f, fieldnames=fields, restval="")
             writer.writeheader()
             writer.writerows(rows)
 

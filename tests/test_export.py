@@ -154,8 +154,8 @@ def test_convert_2_rknn_script_simulates_and_reports_psnr(repo_conf, tiny_onnx, 
     assert reported >= 40 and cv2.imread(str(tmp_path / "sim.png")).shape == (32, 48, 3)
 
 
-def test_readme_board_snippet_takes_its_size_from_the_model_description():
-    readme = open(os.path.join(ROOT, "README.md")).read()
+def test_docs_board_snippet_takes_its_size_from_the_model_description():
+    readme = open(os.path.join(ROOT, "docs", "deploy.md")).read()
     snippet = readme[readme.index("from rknnlite.api import RKNNLite") :]
     snippet = snippet[: snippet.index("```")]
     assert 'meta["height"], meta["width"]' in snippet and "cv2.resize(bgr, (w, h)" in snippet

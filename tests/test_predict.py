@@ -135,7 +135,12 @@ def test_folder_run_keeps_subfolders_and_never_overwrites_inputs(repo_conf, tiny
 
 
 def test_output_names_are_unique():
-    paths = output_paths(["/in/a.jpg", "/in/a.png", "/in/x/b.tif"], "/in", "/in", "png")
+    paths = output_paths(
+        ["/in/a.jpg", "/in/a.png", "/in/x/b.tif"],
+        dict.fromkeys(["/in/a.jpg", "/in/a.png", "/in/x/b.tif"], "/in"),
+        "/in",
+        "png",
+    )
     assert paths == {
         "/in/a.jpg": "/in/a.png".replace("a.png", "a_jpg_corrected.png"),
         "/in/a.png": "/in/a_png_corrected.png",

@@ -300,3 +300,70 @@ def test_no_validation_is_said_and_samples_come_from_training(repo_conf, tmp_pat
     assert result.returncode == 0, result.stderr[-2000:]
     assert "no validation" in result.stdout and "nan" not in result.stdout
     assert os.path.getsize(os.path.join(conf["train"]["model_save_dir"], "samples.png")) > 0
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_resume_is_exact_in_each_precision(repo_conf, tmp_path, precision):
+    conf = train_conf(repo_conf, tmp_path, precision=precision, begin_use_adv_loss_epoch=5)
+    whole = run_train(tmp_path, conf)
+    assert whole.returncode == 0, whole.stderr[-2000:]
+    assert ("bfloat16 autocast" if precision == "bf16" else "float32") in whole.stdout
+    conf["train"]["model_save_dir"] = str(tmp_path / "resumed")
+    for args in (["--max-epochs-this-run", "1"], []):
+        assert run_train(tmp_path, conf, *args).returncode == 0
+    a = torch.load(tmp_path / "ckpt" / "last.pth", weights_only=True)
+    b = torch.load(tmp_path / "resumed" / "last.pth", weights_only=True)
+    assert all(torch.equal(a["generator"][k], b["generator"][k]) for k in a["generator"])
+    assert all(  # the optimiser state stays float32 whatever the precision
+        v.dtype == torch.float32 for s in b["optimizer_g"]["state"].values() for v in s.values() if v.dim()
+    )
+
+
+def test_bf16_and_fp32_train_to_nearly_the_same_weights(repo_conf, tmp_path):
+    weights = []
+    for precision in ("fp32", "bf16"):
+        conf = train_conf(
+            repo_conf, tmp_path, precision=precision, epochs=1, model_save_dir=str(tmp_path / precision)
+        )
+        assert run_train(tmp_path, conf).returncode == 0
+        weights.append(torch.load(tmp_path / precision / "last.pth", weights_only=True)["generator"])
+    moved = [(weights[1][k] - weights[0][k]).abs().max().item() for k in weights[0]]
+    assert max(moved) < 0.02  # one epoch at lr 1e-3 moves weights by ~1e-2; bf16 rounding is far less
+
+
+def test_leftover_temporary_checkpoint_is_removed(two_epoch_run, tmp_path):
+    _, conf, _ = two_epoch_run
+    conf = copy.deepcopy(conf)
+    folder = tmp_path / "ckpt_copy"
+    shutil.copytree(conf["train"]["model_save_dir"], folder)
+    shutil.copy(folder / "last.pth", folder / "last.pth.tmp4242.pth")  # as a kill mid-write leaves it
+    conf["train"]["model_save_dir"] = str(folder)
+    result = run_train(tmp_path, conf)
+    assert result.returncode == 0 and "already trained 2 of 2" in result.stdout
+    assert not (folder / "last.pth.tmp4242.pth").exists() and "removed" in result.stdout
+    assert (folder / "last.pth").exists()
+
+
+def test_validation_sizes_first_every_epoch_all_every_k():
+    from train import validation_sizes
+
+    sizes = [128, 256, 512]
+    assert [validation_sizes(sizes, e, 12, 5) for e in (1, 5, 6, 12)] == [[128], sizes, [128], sizes]
+    assert validation_sizes([], 3, 12, 5) == [None]
+
+
+def test_whole_photo_history_has_every_size_when_validated(repo_conf, tmp_path):
+    conf = train_conf(
+        repo_conf,
+        tmp_path,
+        epochs=2,
+        working_sizes=[32, 16],
+        working_size_weights=[1, 1],
+        validate_all_sizes_every=2,
+        begin_use_adv_loss_epoch=5,
+    )
+    result = run_train(tmp_path, conf)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = read_history(conf["train"]["model_save_dir"])
+    assert rows[0]["valid_psnr_16"] == "" and float(rows[1]["valid_psnr_16"]) > 0
+    assert float(rows[0]["valid_seconds"]) >= 0 and "16 px" in result.stdout

@@ -221,8 +221,9 @@ def _check_value(kind, value, level_count):
     return None if ok(value) else expected
 
 
-def validate_section(conf, section):
-    """Raise ConfError, naming the key, for anything missing, unknown or ill-typed."""
+def validate_section(conf, section, first=()):
+    """Raise ConfError, naming the key, for anything missing, unknown or ill-typed; the keys in
+    `first` (those given on the command line) are checked before the others."""
     if section not in conf or not isinstance(conf[section], dict):
         raise ConfError(f"section '{section}' is missing")
     values, schema = conf[section], SCHEMA[section]
@@ -233,8 +234,8 @@ def validate_section(conf, section):
         if key not in values:
             raise ConfError(f"[{section}] missing key '{key}'")
     level_count = values.get("laplacian_level_count")
-    for key, kind in schema.items():
-        expected = _check_value(kind, values[key], level_count)
+    for key in sorted(schema, key=lambda k: k not in first):
+        expected = _check_value(schema[key], values[key], level_count)
         if expected is not None:
             hint = " (where to get the data: the README's 'Data' section)" if key in DATA_KEYS else ""
             raise ConfError(f"[{section}] key '{key}' must be {expected}, got {values[key]!r}{hint}")
@@ -260,7 +261,7 @@ def load_section(path, section, overrides=None):
         conf = read_conf(path)
         if isinstance(conf.get(section), dict):
             conf[section] = {**conf[section], **overrides}
-        return validate_section(conf, section)
+        return validate_section(conf, section, first=overrides)
     except FileNotFoundError:
         fail(f"conf file not found: {path}")
     except json.JSONDecodeError as e:

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import ROOT, TINY_ARCH, run_script, save_photos, write_conf
 from test_evaluate import make_msec
-from utils import SCHEMA, parse_value
+from utils import SCHEMA, load_section, parse_value
 
 SCRIPTS = {
     "train.py": "train",
@@ -102,6 +102,8 @@ def test_bad_override_is_one_line_naming_the_key(repo_conf, tmp_path, script, se
     conf = copy.deepcopy(repo_conf)  # data and models that a fresh clone does not have: elsewhere
     for key in ("train_data_dir", "paired_train_input_dir", "paired_train_gt_dir"):
         conf["train"][key] = str(tmp_path)
+    for key in ("paired_valid_input_dir", "paired_valid_gt_dir"):
+        conf["train"][key] = ""
     conf["evaluate"]["data_dir"] = str(tmp_path)
     conf["convert_to_rknn"]["ONNX_MODEL"] = conf["predict"]["pretrained_model"]
     result = run_script(script, tmp_path, conf, *[a.format(**fill) for a in args])
@@ -128,6 +130,19 @@ def test_an_override_mends_a_file_value_and_a_bad_file_value_names_the_file(repo
     assert result.returncode == 2
     assert result.stderr.strip() == (
         f"error: {conf_path}: [evaluate] key 'max_side' must be a non-negative integer, got 'four'"
+    )
+
+
+def test_a_bad_override_is_named_before_a_file_value_that_is_not_here(repo_conf, tmp_path, capsys):
+    # A fresh clone has no data/MSEC: what the user typed is still what the error names.
+    conf = copy.deepcopy(repo_conf)
+    conf["train"]["paired_valid_input_dir"] = "/no/such/folder"
+    (tmp_path / "conf.json").write_text(json.dumps(conf))
+    with pytest.raises(SystemExit) as exit:
+        load_section(str(tmp_path / "conf.json"), "train", {"laplacian_level_count": -3})
+    assert exit.value.code == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: command line: [train] key 'laplacian_level_count' must be a positive integer, got -3"
     )
 
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from inference import correct_image, load_backend
 from utils import (
+    DATA_HELP,
     ConfError,
     IMAGE_EXTENSIONS,
     ImageReadError,
@@ -111,7 +112,7 @@ def find_pairs(data_dir, good_photos):
         if not os.path.isdir(folder):
             fail(
                 f"[evaluate] key 'data_dir': {folder} not found (MSEC layout: INPUT_IMAGES/ and GT_IMAGES/; "
-                f"see the README's 'Data' section)"
+                f"{DATA_HELP})"
             )
     pairs, unmatched = find_msec_pairs(input_dir, gt_dir)
     for path in unmatched:

@@ -34,6 +34,7 @@ from model import (
     size_multiple,
 )
 from utils import (
+    DATA_HELP,
     ConfError,
     argument_parser,
     atomic_write,
@@ -190,7 +191,7 @@ def remove_leftovers(save_dir, log):
 
 def use_bf16(precision, device):
     """'auto': bfloat16 autocast where the hardware computes in it natively (CUDA with bf16; a CPU
-    with AVX-512 BF16 or AMX; measured 2.3x faster there one day, no faster another), float32 otherwise."""
+    with AVX-512 BF16 or AMX: 2.3x faster there one day, no faster another), float32 otherwise."""
     if precision != "auto":
         return precision == "bf16"
     if device.type == "cuda":
@@ -230,6 +231,11 @@ def load_data(conf, world, log):
             multiple,
             log,
         )
+        if train_set is None:  # said before minutes of loading validation photos
+            fail(
+                "no training data: set train_data_dir and/or paired_train_input_dir + paired_train_gt_dir "
+                f"({DATA_HELP})"
+            )
         valid_set = build_dataset(
             conf,
             conf["valid_data_dir"],
@@ -241,11 +247,6 @@ def load_data(conf, world, log):
         )
     except (FileNotFoundError, ValueError) as e:
         fail(str(e))
-    if train_set is None:
-        fail(
-            "no training data: set train_data_dir and/or paired_train_input_dir + paired_train_gt_dir "
-            "(see the README's 'Data' section)"
-        )
     if len(train_set) < conf["batch_size"] * world:
         fail(f"only {len(train_set)} training photos for batch_size {conf['batch_size']} x {world} processes")
     return train_set, valid_set

@@ -129,6 +129,9 @@ SCHEMA = {
 }
 
 
+# Where a user missing a data folder is sent (the README links it).
+DATA_HELP = "where to get the data: docs/data.md"
+
 DATA_KEYS = (
     "train_data_dir",
     "valid_data_dir",
@@ -237,7 +240,7 @@ def validate_section(conf, section, first=()):
     for key in sorted(schema, key=lambda k: k not in first):
         expected = _check_value(schema[key], values[key], level_count)
         if expected is not None:
-            hint = " (where to get the data: the README's 'Data' section)" if key in DATA_KEYS else ""
+            hint = f" ({DATA_HELP})" if key in DATA_KEYS else ""
             raise ConfError(f"[{section}] key '{key}' must be {expected}, got {values[key]!r}{hint}")
     if len(values.get("working_sizes", [])) != len(values.get("working_size_weights", [])):
         raise ConfError(

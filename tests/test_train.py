@@ -143,6 +143,12 @@ def test_missing_or_empty_data_folder_is_one_line(repo_conf, tmp_path):
     conf["train"]["train_data_dir"] = str(tmp_path / "nowhere")
     result = run_train(tmp_path, conf)
     assert result.returncode == 2 and "key 'train_data_dir' must be an existing folder" in result.stderr
+    conf["train"]["train_data_dir"] = ""  # no training data at all: said before validation is loaded
+    result = run_train(tmp_path, conf)
+    assert result.returncode == 2 and result.stderr.strip().splitlines()[-1].startswith(
+        "error: no training data"
+    )
+    assert "docs/data.md" in result.stderr and "loading valid" not in result.stderr
 
 
 def test_unreadable_image_is_skipped_and_counted(repo_conf, tmp_path):

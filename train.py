@@ -5,6 +5,7 @@ discriminator). One process: `python train.py`; several GPUs or CPU processes:
 Stages, top to bottom: the processes and device, the data, the models and optimisers, resuming
 from last.pth, the epochs (a training pass, validation, checkpoints and reports), a summary."""
 
+import copy
 import math
 import os
 import random
@@ -189,14 +190,48 @@ def remove_leftovers(save_dir, log):
             log(f"removed {os.path.join(save_dir, name)}, left by a run killed while writing it")
 
 
-def use_bf16(precision, device):
-    """'auto': bfloat16 autocast where the hardware computes in it natively (CUDA with bf16; a CPU
-    with AVX-512 BF16 or AMX: 2.3x faster there one day, no faster another), float32 otherwise."""
+def use_bf16(precision, device, generator, shape, state, log):
+    """'auto': bfloat16 autocast on CUDA with bf16; on a CPU with AVX-512 BF16 or AMX only where a
+    short probe finds it faster (2.3x one day on this kind of CPU, no faster on later days with the
+    same flags); float32 otherwise. A resumed run keeps the precision it started in."""
     if precision != "auto":
         return precision == "bf16"
+    if state and "bf16" in state:
+        return state["bf16"]
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
-    return cpu_has_bf16()
+    faster = cpu_has_bf16() and bf16_is_faster(generator, shape, log)
+    if dist.is_available() and dist.is_initialized():  # every process trains in rank 0's choice
+        flag = torch.tensor([int(faster)])
+        dist.broadcast(flag, 0)
+        faster = bool(flag.item())
+    return faster
+
+
+def bf16_is_faster(generator, shape, log, passes=3):
+    """Seconds of a few forward+backward passes of a copy of the generator on one batch, float32
+    then bfloat16 autocast (channels-last, after 2 warm-up passes each); bfloat16 must win by 10%.
+    The input comes from its own seeded generator, so the run's random streams are untouched."""
+    net = copy.deepcopy(generator)
+    x = torch.rand(shape, generator=torch.Generator().manual_seed(0))
+    x = x.contiguous(memory_format=torch.channels_last)
+
+    def seconds(bf16):
+        for i in range(2 + passes):
+            if i == 2:
+                started = time.perf_counter()
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                out = net(x)
+            out.float().mean().backward()
+        return time.perf_counter() - started
+
+    fp32, bf16 = seconds(False), seconds(True)
+    faster = fp32 / bf16 >= 1.1
+    log(
+        f"precision 'auto': {passes} passes of {tuple(shape)}: float32 {fp32:.2f} s, bfloat16 {bf16:.2f} s; "
+        f"training in {'bfloat16' if faster else 'float32'}"
+    )
+    return faster
 
 
 def cpu_has_bf16():
@@ -278,9 +313,11 @@ def build_models(conf, device, state, log):
         opt_d.load_state_dict(state["optimizer_d"])
         set_rng_states(state["rng"])
     distributed = dist.is_available() and dist.is_initialized()
+    side = conf["working_sizes"][0] if conf["working_sizes"] else None
+    shape = (conf["batch_size"], 3, side or conf["image_size"][0], side or conf["image_size"][1])
     return {
         "arch": arch,
-        "bf16": use_bf16(conf["precision"], device),
+        "bf16": use_bf16(conf["precision"], device, generator, shape, state, log),
         "channels_last": channels_last,
         "generator": generator,
         "discriminator": discriminator,
@@ -360,6 +397,7 @@ def save_epoch(conf, models, epoch, best_psnr, history, improved, val_psnr, val_
             "history": history,
             "rng": rng_states(),
             "conf": conf,
+            "bf16": models["bf16"],
         },
     )
 

@@ -213,14 +213,13 @@ def bf16_is_faster(generator, shape, log, passes=3):
     then bfloat16 autocast (channels-last, after 2 warm-up passes each); bfloat16 must win by 10%.
     The input comes from its own seeded generator, so the run's random streams are untouched."""
     net = copy.deepcopy(generator)
-    x = torch.rand(shape, generator=torch.Generator().manual_seed(0))
-    x = x.contiguous(memory_format=torch.channels_last)
+    x = to_device(torch.rand(shape, generator=torch.Generator().manual_seed(0)), torch.device("cpu"), True)
 
     def seconds(bf16):
         for i in range(2 + passes):
             if i == 2:
                 started = time.perf_counter()
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            with autocast(torch.device("cpu"), bf16):
                 out = net(x)
             out.float().mean().backward()
         return time.perf_counter() - started
@@ -466,8 +465,7 @@ def train_step(models, batch, conf, adversarial, device):
     optimisers work in float32, where small differences matter."""
     inputs, targets, full_inputs, full_targets, valid = batch
     inputs, targets = (to_device(t, device, models["channels_last"]) for t in (inputs, targets))
-    autocast = lambda: torch.autocast(device.type, dtype=torch.bfloat16, enabled=models["bf16"])
-    with autocast():
+    with autocast(device, models["bf16"]):
         levels = models["generator_ddp"](inputs, return_levels=True)
     levels = [level.float() for level in levels]
     output = levels[-1]
@@ -488,7 +486,7 @@ def train_step(models, batch, conf, adversarial, device):
     terms["adv"] = torch.zeros((), device=device)
     if adversarial:  # the plain module, not the DDP wrapper: D takes its synchronised step below
         fake = losses.resize_for_discriminator(output, conf["discriminator_image_size"])
-        with autocast():
+        with autocast(device, models["bf16"]):
             logits = models["discriminator"](fake)
         terms["adv"] = losses.generator_adversarial_loss(logits.float())
     terms["loss"] = (
@@ -506,7 +504,7 @@ def train_step(models, batch, conf, adversarial, device):
     terms["d"] = torch.zeros(())
     if adversarial:  # D's own step, on G's output detached: G has already taken its step above
         both = torch.cat([targets, output.detach()])
-        with autocast():
+        with autocast(device, models["bf16"]):
             logits = models["discriminator_ddp"](
                 losses.resize_for_discriminator(both, conf["discriminator_image_size"])
             ).float()
@@ -520,6 +518,11 @@ def train_step(models, batch, conf, adversarial, device):
 def to_device(batch, device, channels_last):
     batch = batch.to(device, non_blocking=True)
     return batch.contiguous(memory_format=torch.channels_last) if channels_last else batch
+
+
+def autocast(device, bf16):
+    """The one place the networks enter bfloat16 (training, validation and the precision probe)."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
 
 
 def shipped_losses(output, inputs, targets, full_inputs, full_targets, valid, use_lift, use_ssim):
@@ -579,7 +582,7 @@ def validate(models, valid_set, device, batch_size, sizes):
             for inputs, targets, full_inputs, full_targets, valid in tqdm(
                 loader, desc=f"validating{f' at {size} px' if size else ''}", leave=False, file=sys.stdout
             ):
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=models["bf16"]):
+                with autocast(device, models["bf16"]):
                     outputs = generator(to_device(inputs, device, models["channels_last"]))
                 outputs = outputs.float().clamp(0, 1).cpu()
                 for i, (h, w) in enumerate(valid):

@@ -177,6 +177,28 @@ class ExposureDataset(Dataset):
         )
 
 
+def fixed_view(dataset, count):
+    """`count` items of a training set spread evenly over it (its real pairs where it has any), seen
+    as validation sees items: no augmentation, no identity items, inputs synthesised once. How well
+    a model fits what it trains on (underfitting shows there). None when count is 0."""
+    if not count:
+        return None
+    paired = [i for i, given in enumerate(dataset.inputs) if given is not None]
+    pool = paired or list(range(len(dataset)))
+    chosen = [
+        pool[k] for k in np.unique(np.linspace(0, len(pool) - 1, min(count, len(pool))).round().astype(int))
+    ]
+    return ExposureDataset(
+        [dataset.targets[i] for i in chosen],
+        [dataset.inputs[i] for i in chosen],
+        (dataset.crop_h, dataset.crop_w),
+        dataset.synthesis,
+        False,
+        dataset.seed,
+        dataset.multiple,
+    )
+
+
 def to_tensor(rgb):
     """H x W x 3 (uint8 or float in [0, 1]) -> float tensor 3 x H x W in [0, 1]."""
     t = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float()

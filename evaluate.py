@@ -1,19 +1,30 @@
-"""Score a model (or a folder of existing outputs) on paired data in MSEC layout.
+"""Score a model (or a folder of existing outputs) on paired data in MSEC layout, alone or paired
+against a second model.
 
 `python evaluate.py [--conf conf.json]` reads the `evaluate` section: `data_dir` holds
-INPUT_IMAGES/<scene>_<EV>.JPG and GT_IMAGES/<scene>.jpg. The model (.pth or .onnx) runs through
-the code path of predict.py (inference.correct_image); with `predictions_dir` set, the outputs
-found there (named after the inputs, any image extension) are scored instead. PSNR and SSIM
-(MATLAB-style, via scikit-image) on 8-bit RGB at the ground truth's own resolution, beside the
-identity baseline (the input itself). Writes a table to stdout, metrics.json and per_image.csv
-to `report_dir`.
+INPUT_IMAGES/<scene>_<EV>.JPG and the ground truths, either GT_IMAGES/<scene>.jpg (one per scene)
+or, as the MSEC test split, expert_a_testing_set/ ... expert_e_testing_set/ (any of them present:
+each input is scored against every expert that has its scene, and the mean over experts, as the
+paper's Table 1). The model (.pth or .onnx) runs through the code path of predict.py
+(inference.correct_image); with `predictions_dir` set, the outputs found there (named after the
+inputs, any image extension) are scored instead. PSNR and SSIM (MATLAB-style, via scikit-image) on
+8-bit RGB at the ground truth's own resolution, beside the identity baseline (the input itself).
+Writes a table to stdout, metrics.json and per_image.csv to `report_dir`.
+
+`--compare OTHER` (a model, or a folder of outputs) scores OTHER on the same inputs and reports
+the paired difference (this model minus OTHER): its mean, a 95% interval over scenes (t over the
+per-scene mean differences: the EVs of one scene are not independent) and how many scenes got
+better, overall and per EV.
 
 `--good-photos` feeds the ground truths themselves as inputs and scores each output against its
-input: a well-exposed photo should come back (nearly) unchanged.
+input: a well-exposed photo should come back (nearly) unchanged. `--scenes N` scores N scenes
+spread evenly over the sorted scene names (a fixed subset, e.g. of the training photos, to see
+how well a model fits what it was trained on).
 """
 
 import functools
 import os
+import re
 import sys
 import time
 
@@ -22,6 +33,7 @@ import numpy as np
 from inference import correct_image, load_backend
 from utils import (
     DATA_HELP,
+    MSEC_INPUT_NAME,
     ConfError,
     IMAGE_EXTENSIONS,
     ImageReadError,
@@ -29,6 +41,7 @@ from utils import (
     correction_settings,
     fail,
     find_msec_pairs,
+    list_images,
     parse_with_conf,
     psnr,
     read_image,
@@ -45,6 +58,7 @@ GROUPS = {
     "under (N1.5, N1)": ("N1.5", "N1"),
     "over/normal (0, P1, P1.5)": ("0", "P1", "P1.5"),
 }
+EXPERT_FOLDER = re.compile(r"^expert_(?P<name>[a-z])_testing_set$", re.IGNORECASE)
 
 
 def parse_args():
@@ -53,105 +67,207 @@ def parse_args():
         "--limit", type=int, default=None, help="score only the first N inputs (default: all)"
     )
     parser.add_argument(
+        "--scenes", type=int, default=None, help="score N scenes spread evenly over the sorted names"
+    )
+    parser.add_argument(
         "--good-photos",
         action="store_true",
         help="feed the ground truths as inputs and score each output against its input",
+    )
+    parser.add_argument(
+        "--compare",
+        default="",
+        metavar="OTHER",
+        help="a second model (.pth/.onnx) or folder of outputs: paired difference, interval over scenes",
     )
     return parse_with_conf(parser, "evaluate")
 
 
 def main():
     args, conf = parse_args()
-    if args.limit is not None and args.limit < 1:
-        fail(f"--limit must be at least 1, got {args.limit}")
+    for flag, value in (("--limit", args.limit), ("--scenes", args.scenes)):
+        if value is not None and value < 1:
+            fail(f"{flag} must be at least 1, got {value}")
     if not conf["predictions_dir"] and not conf["model"]:
         fail("[evaluate] set 'model' (a .pth or .onnx) or 'predictions_dir' (outputs to score)")
     if args.good_photos and conf["predictions_dir"]:
         fail(
             "--good-photos runs the model on the ground truths: set 'model' and leave 'predictions_dir' empty"
         )
-    pairs, unmatched = find_pairs(conf["data_dir"], args.good_photos)
-    pairs = pairs[: args.limit] if args.limit else pairs
-    backend = None
-    if not conf["predictions_dir"]:
-        try:
-            backend = load_backend(conf["model"])
-        except (ConfError, ValueError) as e:
-            fail(str(e))
-    # predict.py's settings for photos at their own size
-    correction = correction_settings(conf)
+    items, unmatched = find_items(conf["data_dir"], args.good_photos)
+    items = subset(items, args.scenes, args.limit)
+    correction = correction_settings(conf)  # predict.py's settings for photos at their own size
+    source = model_source(conf["model"], conf["predictions_dir"], "model")
+    other = None
+    if args.compare:  # a folder holds outputs, anything else is a model
+        folder = args.compare if os.path.isdir(args.compare) else ""
+        other = model_source("" if folder else args.compare, folder, "--compare")
+    if other and args.good_photos and other[1]:
+        fail("--good-photos with --compare needs a model to compare with, not a folder of outputs")
     started = time.time()
-    rows, missing = score(pairs, backend, correction, conf["predictions_dir"], args.good_photos)
+    rows, missing = score(items, source, other, correction, args.good_photos)
     for message in missing:
         print(f"warning: {message}")
     if not rows:
         fail("nothing was scored")
-    summary = summarise(rows)
-    print_table(summary, args.good_photos)
+    summary, paired = summarise(rows), (compare_summary(rows) if other else None)
+    experts = expert_names(rows)
+    print_table(summary, args.good_photos, experts)
+    if paired:
+        print_comparison(paired, conf["model"] or conf["predictions_dir"], args.compare)
     report = {
-        "model": conf["model"] if backend else None,
+        "model": conf["model"] if source[0] else None,
         "predictions_dir": conf["predictions_dir"] or None,
+        "compare": args.compare or None,
         "data_dir": conf["data_dir"],
+        "experts": experts,
         "good_photos": args.good_photos,
         **correction,
         "scored": len(rows),
         "not_scored": missing + [f"no ground truth: {p}" for p in unmatched],
         "seconds": round(time.time() - started, 1),
         "groups": summary,
+        **({"paired_difference": paired} if paired else {}),
     }
     write_report(conf["report_dir"], report, rows)
     print(f"{len(rows)} scored, {len(missing) + len(unmatched)} not scored; report in {conf['report_dir']}")
     sys.exit(1 if missing else 0)
 
 
-def find_pairs(data_dir, good_photos):
-    """(input, ground truth, EV) triples in MSEC layout, and the inputs with no ground truth. With
-    good_photos, each ground truth once as its own input (EV "GT")."""
-    input_dir, gt_dir = os.path.join(data_dir, "INPUT_IMAGES"), os.path.join(data_dir, "GT_IMAGES")
-    for folder in (input_dir, gt_dir):
-        if not os.path.isdir(folder):
-            fail(
-                f"[evaluate] key 'data_dir': {folder} not found (MSEC layout: INPUT_IMAGES/ and GT_IMAGES/; "
-                f"{DATA_HELP})"
+def model_source(model, predictions_dir, what):
+    """(backend or None, predictions folder or ''): where a model's outputs come from."""
+    if predictions_dir:
+        return None, predictions_dir
+    try:
+        return load_backend(model), ""
+    except (ConfError, ValueError) as e:
+        fail(f"{what}: {e}")
+
+
+# ---------------------------------------------------------------- the inputs and their ground truths
+
+
+def ground_truth_folders(data_dir):
+    """{expert: folder}: GT_IMAGES as expert 'gt', and the test split's expert_<x>_testing_set
+    folders as expert 'x' (those present)."""
+    folders = {}
+    if os.path.isdir(os.path.join(data_dir, "GT_IMAGES")):
+        folders["gt"] = os.path.join(data_dir, "GT_IMAGES")
+    names = sorted(os.listdir(data_dir)) if os.path.isdir(data_dir) else []
+    for name in names:
+        match = EXPERT_FOLDER.match(name)
+        if match and os.path.isdir(os.path.join(data_dir, name)):
+            folders[match["name"].lower()] = os.path.join(data_dir, name)
+    return folders
+
+
+def find_items(data_dir, good_photos):
+    """Inputs as {input, scene, ev, gts: {expert: path}} in MSEC layout, and the inputs with no
+    ground truth in any expert's folder. With good_photos, each ground truth once as its own input
+    (EV "GT"), of the first expert."""
+    input_dir, folders = os.path.join(data_dir, "INPUT_IMAGES"), ground_truth_folders(data_dir)
+    if not os.path.isdir(input_dir) or not folders:
+        fail(
+            f"[evaluate] key 'data_dir': {data_dir} must hold INPUT_IMAGES/ and GT_IMAGES/ (or the test "
+            f"split's expert_a_testing_set/ ... expert_e_testing_set/) ({DATA_HELP})"
+        )
+    by_input = {}
+    for expert, folder in folders.items():
+        for input_path, gt_path, ev in find_msec_pairs(input_dir, folder)[0]:
+            stem = os.path.splitext(os.path.basename(input_path))[0]
+            match = MSEC_INPUT_NAME.match(stem)
+            item = by_input.setdefault(
+                input_path,
+                {"input": input_path, "scene": match["scene"] if match else stem, "ev": ev, "gts": {}},
             )
-    pairs, unmatched = find_msec_pairs(input_dir, gt_dir)
+            item["gts"][expert] = gt_path
+    unmatched = [p for p in list_images(input_dir)[0] if p not in by_input]
     for path in unmatched:
-        print(f"warning: no ground truth for {path}")
+        print(f"warning: no ground truth for {path} in any of {', '.join(folders.values())}")
+    items = [by_input[p] for p in sorted(by_input)]
     if good_photos:
-        pairs = [(gt, gt, "GT") for gt in sorted({gt for _, gt, _ in pairs})]
-    if not pairs:
+        first = next(iter(folders))
+        gts = sorted({(i["scene"], i["gts"][first]) for i in items if first in i["gts"]})
+        items = [{"input": gt, "scene": scene, "ev": "GT", "gts": {first: gt}} for scene, gt in gts]
+    if not items:
         fail(f"no (input, ground truth) pairs in {data_dir}")
-    return pairs, unmatched
+    return items, unmatched
 
 
-def score(pairs, backend, correction, predictions_dir, good_photos):
-    """One row per scored input: PSNR/SSIM of the output against the ground truth and, unless the
+def subset(items, scenes, limit):
+    """`scenes` scenes spread evenly over the sorted scene names (all their inputs), then the first
+    `limit` inputs."""
+    if scenes:
+        names = sorted({i["scene"] for i in items})
+        keep = {names[k] for k in np.linspace(0, len(names) - 1, min(scenes, len(names))).round().astype(int)}
+        items = [i for i in items if i["scene"] in keep]
+    return items[:limit] if limit else items
+
+
+# ---------------------------------------------------------------- scoring
+
+
+def score(items, source, other, correction, good_photos):
+    """One row per scored input: PSNR/SSIM of the output against each expert's ground truth and their
+    mean (psnr, ssim); of OTHER's output too with --compare (other_psnr, other_ssim); and, unless the
     ground truth is the input (good_photos), of the input itself (the identity baseline)."""
     from tqdm import tqdm
 
     rows, missing = [], []
-    for input_path, gt_path, ev in tqdm(pairs, desc="evaluating", unit="photo"):
+    for item in tqdm(items, desc="evaluating", unit="photo"):
         try:
-            source, _, _ = read_image(input_path)
-            target = read_ground_truth(gt_path)
-            output = prediction_for(input_path, source, predictions_dir, backend, correction)
+            photo, _, _ = read_image(item["input"])
+            targets = {e: read_ground_truth(p) for e, p in item["gts"].items()}
+            outputs = {"": prediction_for(item["input"], photo, *source, correction)}
+            if other:
+                outputs["other_"] = prediction_for(item["input"], photo, *other, correction)
         except (ImageReadError, FileNotFoundError) as e:
             missing.append(str(e))
             continue
-        output, source = (
-            to_uint8(resize(x, *target.shape[:2]) if x.shape[:2] != target.shape[:2] else x)
-            for x in (output, source)
-        )
-        row = {
-            "input": os.path.basename(input_path),
-            "ev": ev,
-            "psnr": psnr(output, target),
-            "ssim": ssim(output, target),
-        }
+        row = {"input": os.path.basename(item["input"]), "scene": item["scene"], "ev": item["ev"]}
         if not good_photos:
-            row.update(identity_psnr=psnr(source, target), identity_ssim=ssim(source, target))
+            outputs["identity_"] = photo
+        for prefix, output in outputs.items():
+            row.update(scores_against(output, targets, prefix, per_expert=prefix == ""))
         rows.append(row)
     return rows, missing
+
+
+def scores_against(output, targets, prefix, per_expert):
+    """{prefix}psnr / {prefix}ssim: the mean over the experts' ground truths; psnr_<expert> too
+    where there is more than one expert (or the experts are the test split's)."""
+    scores, cache = {}, {}
+    for expert, target in targets.items():
+        if target.shape[:2] not in cache:  # at the ground truth's own resolution
+            resized = resize(output, *target.shape[:2]) if output.shape[:2] != target.shape[:2] else output
+            cache[target.shape[:2]] = to_uint8(resized)
+        out = cache[target.shape[:2]]
+        scores[expert] = (psnr(out, target), ssim(out, target))
+    row = {
+        f"{prefix}psnr": float(np.mean([s[0] for s in scores.values()])),
+        f"{prefix}ssim": float(np.mean([s[1] for s in scores.values()])),
+    }
+    if per_expert and list(scores) != ["gt"]:
+        for expert, (p, s) in scores.items():
+            row.update({f"psnr_{expert}": p, f"ssim_{expert}": s})
+    return row
+
+
+@functools.lru_cache(maxsize=8)
+def read_ground_truth(path):
+    """uint8 RGB; cached because the five EVs of a scene come one after another and share them."""
+    return to_uint8(read_image(path)[0])
+
+
+def prediction_for(input_path, photo, backend, predictions_dir, correction):
+    if backend is not None:
+        return correct_image(photo, backend, **correction)
+    stem = os.path.splitext(os.path.basename(input_path))[0]
+    for ext in IMAGE_EXTENSIONS + tuple(e.upper() for e in IMAGE_EXTENSIONS):
+        candidate = os.path.join(predictions_dir, stem + ext)
+        if os.path.isfile(candidate):
+            return read_image(candidate)[0]
+    raise FileNotFoundError(f"no output for {input_path} in {predictions_dir}")
 
 
 def write_report(report_dir, report, rows):
@@ -163,53 +279,105 @@ def write_report(report_dir, report, rows):
     )
 
 
-@functools.lru_cache(maxsize=1)
-def read_ground_truth(path):
-    """uint8 RGB; cached because the five EVs of a scene come one after another and share it."""
-    return to_uint8(read_image(path)[0])
+# ---------------------------------------------------------------- summaries
 
 
-def prediction_for(input_path, source, predictions_dir, backend, correction):
-    if backend is not None:
-        return correct_image(source, backend, **correction)
-    stem = os.path.splitext(os.path.basename(input_path))[0]
-    for ext in IMAGE_EXTENSIONS + tuple(e.upper() for e in IMAGE_EXTENSIONS):
-        candidate = os.path.join(predictions_dir, stem + ext)
-        if os.path.isfile(candidate):
-            return read_image(candidate)[0]
-    raise FileNotFoundError(f"no output for {input_path} in {predictions_dir}")
+def group_rows(rows):
+    """{group name: its rows}: all inputs, under- and over-exposed, each EV (those present)."""
+    groups = dict(GROUPS, **{f"EV {ev}": (ev,) for ev in EV_ORDER})
+    chosen = {
+        name: rows if name == "all" else [r for r in rows if r["ev"] in evs] for name, evs in groups.items()
+    }
+    return {name: rs for name, rs in chosen.items() if rs}
+
+
+def expert_names(rows):
+    return sorted({k[len("psnr_") :] for r in rows for k in r if k.startswith("psnr_")})
 
 
 def summarise(rows):
-    """Means over all rows, the under- and over-exposed groups and each EV (those present)."""
-    groups = dict(GROUPS, **{f"EV {ev}": (ev,) for ev in EV_ORDER})
+    """Means over each group of the scores the rows carry."""
+    keys = [k for k in rows[0] if k not in ("input", "scene", "ev")]
+    return {
+        name: {
+            "count": len(rs),
+            **{k: round(float(np.mean([r[k] for r in rs if k in r])), 4) for k in keys},
+        }
+        for name, rs in group_rows(rows).items()
+    }
+
+
+def paired_interval(differences, confidence=0.95):
+    """Mean of per-scene differences and its t interval over scenes ([nan, nan] for one scene)."""
+    from scipy import stats
+
+    d = np.asarray(differences, np.float64)
+    mean = float(d.mean())
+    if len(d) < 2:
+        return mean, [float("nan"), float("nan")]
+    half = float(stats.t.ppf(0.5 + confidence / 2, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d)))
+    return mean, [mean - half, mean + half]
+
+
+def compare_summary(rows):
+    """Per group: the model's and OTHER's mean PSNR/SSIM, the mean of the per-scene differences
+    (model - OTHER, each scene's inputs in the group averaged first), its 95% interval over scenes,
+    and the scenes where the model scored higher (PSNR)."""
     summary = {}
-    for name, evs in groups.items():
-        chosen = rows if name == "all" else [r for r in rows if r["ev"] in evs]
-        if chosen:
-            keys = [k for k in ("psnr", "ssim", "identity_psnr", "identity_ssim") if k in chosen[0]]
-            summary[name] = {
-                "count": len(chosen),
-                **{k: round(float(np.mean([r[k] for r in chosen])), 4) for k in keys},
-            }
+    for name, rs in group_rows(rows).items():
+        scenes = {}
+        for r in rs:
+            scenes.setdefault(r["scene"], []).append(
+                (r["psnr"] - r["other_psnr"], r["ssim"] - r["other_ssim"])
+            )
+        per_scene = np.array([np.mean(d, axis=0) for d in scenes.values()])
+        psnr_diff, psnr_ci = paired_interval(per_scene[:, 0])
+        ssim_diff, ssim_ci = paired_interval(per_scene[:, 1])
+        summary[name] = {
+            "inputs": len(rs),
+            "scenes": len(scenes),
+            "psnr": round(float(np.mean([r["psnr"] for r in rs])), 4),
+            "other_psnr": round(float(np.mean([r["other_psnr"] for r in rs])), 4),
+            "psnr_difference": round(psnr_diff, 4),
+            "psnr_ci95": [round(x, 4) for x in psnr_ci],
+            "ssim_difference": round(ssim_diff, 5),
+            "ssim_ci95": [round(x, 5) for x in ssim_ci],
+            "scenes_better": int((per_scene[:, 0] > 0).sum()),
+        }
     return summary
 
 
-def print_table(summary, good_photos):
+def print_table(summary, good_photos, experts):
     if good_photos:
         print(
             f"\n{'good photos as inputs':<28}{'n':>5}{'PSNR':>9}{'SSIM':>8}   (output against its own input)"
         )
-        print(
-            f"{'all':<28}{summary['all']['count']:>5}{summary['all']['psnr']:>9.3f}"
-            f"{summary['all']['ssim']:>8.4f}"
-        )
+        s = summary["all"]
+        print(f"{'all':<28}{s['count']:>5}{s['psnr']:>9.3f}{s['ssim']:>8.4f}")
         return
-    print(f"\n{'inputs':<28}{'n':>5}{'PSNR':>9}{'SSIM':>8}   {'identity PSNR':>13}{'SSIM':>8}")
+    mean = "mean of experts " if experts else ""
+    print(f"\n{'inputs':<28}{'n':>5}{mean + 'PSNR':>9}{'SSIM':>8}   {'identity PSNR':>13}{'SSIM':>8}")
     for name, s in summary.items():
         print(
             f"{name:<28}{s['count']:>5}{s['psnr']:>9.3f}{s['ssim']:>8.4f}   "
             f"{s['identity_psnr']:>13.3f}{s['identity_ssim']:>8.4f}"
+        )
+    if experts:  # the paper's Table 1: PSNR / SSIM against each expert, and their mean
+        print(f"\n{'PSNR / SSIM per expert':<28}" + "".join(f"{'expert ' + e.upper():>16}" for e in experts))
+        for name, s in summary.items():
+            print(f"{name:<28}" + "".join(f"{s[f'psnr_{e}']:>9.3f} /{s[f'ssim_{e}']:>.4f}" for e in experts))
+
+
+def print_comparison(paired, model, other):
+    print(f"\npaired: {model} minus {other} (95% interval over scenes)")
+    print(
+        f"{'inputs':<28}{'scenes':>7}{'PSNR':>9}{'other':>9}{'difference':>12}{'95% interval':>20}{'better':>8}"
+    )
+    for name, s in paired.items():
+        low, high = s["psnr_ci95"]
+        print(
+            f"{name:<28}{s['scenes']:>7}{s['psnr']:>9.3f}{s['other_psnr']:>9.3f}{s['psnr_difference']:>+12.3f}"
+            f"{f'[{low:+.3f}, {high:+.3f}]':>20}{s['scenes_better']:>5}/{s['scenes']}"
         )
 
 

@@ -22,7 +22,7 @@ from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm
 
 import loss as losses
-from dataset import WorkingSizeBatches, build_dataset, collate, from_tensor
+from dataset import WorkingSizeBatches, build_dataset, collate, fixed_view, from_tensor
 from inference import guided_upsample
 from model import (
     Discriminator,
@@ -103,6 +103,7 @@ def train(conf, args, device, rank, world, log):
             return
     seed_everything(conf["seed"])
     train_set, valid_set = load_data(conf, world, log)
+    fit_set = fixed_view(train_set, conf["fit_check_count"])
     models = build_models(conf, device, state, log)
     log(
         f"generator: {parameter_count(models['generator']) / 1e6:.2f} M parameters; "
@@ -130,7 +131,9 @@ def train(conf, args, device, rank, world, log):
         train_set.epoch = epoch
         row, samples = train_one_epoch(models, loader, conf, epoch, device, rank, world, last_path)
         if rank == 0:
-            best_psnr = end_epoch(models, conf, valid_set, device, row, samples, history, best_psnr, started)
+            best_psnr = end_epoch(
+                models, conf, (valid_set, fit_set), device, row, samples, history, best_psnr, started
+            )
         if world > 1:
             dist.barrier()
     log(summary(history, start, stop, conf["epochs"], conf["model_save_dir"], valid_set is not None))
@@ -152,18 +155,21 @@ def make_loader(train_set, conf, world, rank, device):
     return loader, batches
 
 
-def end_epoch(models, conf, valid_set, device, row, samples, history, best_psnr, started):
-    """Validate (the first working size; all of them every validate_all_sizes_every epochs), record
-    the epoch's row, write last.pth (and best.pth when the first size improved) and the reports.
-    Returns the best validation PSNR so far."""
-    trained, epoch = time.time(), row["epoch"]
+def end_epoch(models, conf, sets, device, row, samples, history, best_psnr, started):
+    """Validate (the first working size; all of them every validate_all_sizes_every epochs) and
+    score the fixed training items (`sets` = (validation, fit) sets, either None) at the first size,
+    record the epoch's row, write last.pth (and best.pth when the first size improved) and the
+    reports. Returns the best validation PSNR so far."""
+    (valid_set, fit_set), trained, epoch = sets, time.time(), row["epoch"]
     sizes = validation_sizes(conf["working_sizes"], epoch, conf["epochs"], conf["validate_all_sizes_every"])
     scores, val_samples = validate(models, valid_set, device, conf["batch_size"], sizes)
     val_psnr, val_ssim = scores[0] if scores else (float("nan"), float("nan"))
+    fit = validate(models, fit_set, device, conf["batch_size"], sizes[:1])[0]
     row.update(
         valid_psnr=round(val_psnr, 4),
         valid_ssim=round(val_ssim, 4),
         **{f"valid_psnr_{size}": round(score[0], 4) for size, score in zip(sizes[1:], scores[1:])},
+        **({"fit_psnr": round(fit[0][0], 4), "fit_ssim": round(fit[0][1], 4)} if fit else {}),
         seconds=round(time.time() - started, 1),
         valid_seconds=round(time.time() - trained, 1),
     )
@@ -610,7 +616,8 @@ def epoch_line(row, validated, improved):
         if validated
         else "no validation"
     )
-    return f"epoch {row['epoch']}: loss {row['train_loss']:.4f}  {scores}  {row['seconds']} s"
+    fit = f"  training items {row['fit_psnr']:.3f} dB" if "fit_psnr" in row else ""
+    return f"epoch {row['epoch']}: loss {row['train_loss']:.4f}  {scores}{fit}  {row['seconds']} s"
 
 
 def summary(history, start, stop, epochs, save_dir, validated):
@@ -656,7 +663,10 @@ def write_reports(save_dir, history, samples):
         ax2.plot(
             [r["epoch"] for r in rows], [r[key] for r in rows], "s--", label=f"{key[len('valid_psnr_'):]} px"
         )
-    if any(k.startswith("valid_psnr_") for r in history for k in r):
+    fitted = [r for r in history if r.get("fit_psnr") not in (None, "")]
+    if fitted:  # the fixed training items: underfitting shows as a small gap to validation
+        ax2.plot([r["epoch"] for r in fitted], [r["fit_psnr"] for r in fitted], "^:", label="training items")
+    if fitted or any(k.startswith("valid_psnr_") for r in history for k in r):
         ax2.legend()
     ax2.set_xlabel("epoch"), ax2.set_ylabel("dB"), ax2.set_title("validation PSNR")
     fig.tight_layout()

@@ -76,6 +76,7 @@ SCHEMA = {
         "guided_loss_weight": "number",
         "ssim_loss_weight": "number",
         "validate_all_sizes_every": "posint",
+        "fit_check_count": "int",
         "precision": "precision",
         **_ARCH_SCHEMA,
     },

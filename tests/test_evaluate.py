@@ -4,6 +4,7 @@ import copy
 import csv
 import json
 import os
+import shutil
 
 import cv2
 import numpy as np
@@ -113,3 +114,155 @@ def test_good_photos_mode_scores_outputs_against_their_own_inputs(repo_conf, tmp
     metrics = json.load(open(tmp_path / "r" / "metrics.json"))
     assert metrics["good_photos"] and metrics["groups"]["all"]["count"] == 3  # each ground truth once
     assert metrics["groups"]["all"]["psnr"] > 30 and "good photos as inputs" in result.stdout
+
+
+def noisy(gt, sigma, seed):
+    rng = np.random.default_rng(seed)
+    return np.clip(gt.astype(np.float64) + rng.normal(0, sigma, gt.shape), 0, 255).round().astype(np.uint8)
+
+
+def test_compare_reports_the_paired_difference_over_scenes(repo_conf, tmp_path):
+    """Two folders of outputs whose per-input PSNR is known: the difference, its t interval over
+    the per-scene means (not over inputs) and the scenes better are what they must be."""
+    from scipy import stats
+
+    make_msec(tmp_path / "data", scenes=4)
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    expected = {}
+    for s in range(4):
+        gt = cv2.imread(str(tmp_path / "data" / "GT_IMAGES" / f"scene{s}.png"))[..., ::-1]
+        for k, ev in enumerate(("N1", "P1")):
+            out_a, out_b = noisy(gt, 4 + 2 * s, 10 * s + k), noisy(gt, 6, 100 + 10 * s + k)
+            cv2.imwrite(str(a / f"scene{s}_{ev}.png"), out_a[..., ::-1])
+            cv2.imwrite(str(b / f"scene{s}_{ev}.png"), out_b[..., ::-1])
+            expected.setdefault(s, []).append(psnr(out_a, gt) - psnr(out_b, gt))
+    conf = copy.deepcopy(repo_conf)
+    conf["evaluate"].update(
+        model="", predictions_dir=str(a), data_dir=str(tmp_path / "data"), report_dir=str(tmp_path / "r")
+    )
+    result = run_script("evaluate.py", tmp_path, conf, "--compare", str(b))
+    assert result.returncode == 0, result.stderr
+    paired = json.load(open(tmp_path / "r" / "metrics.json"))["paired_difference"]
+    scene_means = np.array([np.mean(d) for d in expected.values()])
+    half = stats.t.ppf(0.975, 3) * scene_means.std(ddof=1) / 2
+    overall = paired["all"]
+    assert overall["scenes"] == 4 and overall["inputs"] == 8
+    assert abs(overall["psnr_difference"] - scene_means.mean()) < 1e-3
+    assert abs(overall["psnr_ci95"][0] - (scene_means.mean() - half)) < 1e-3
+    assert abs(overall["psnr_ci95"][1] - (scene_means.mean() + half)) < 1e-3
+    assert overall["scenes_better"] == int((scene_means > 0).sum())
+    per_ev = [d[0] for d in expected.values()]
+    assert abs(paired["EV N1"]["psnr_difference"] - np.mean(per_ev)) < 1e-3 and paired["EV N1"]["scenes"] == 4
+    assert "paired:" in result.stdout and "95% interval" in result.stdout
+
+
+def test_a_model_compared_with_itself_differs_by_zero(repo_conf, tiny_checkpoint, tmp_path):
+    make_msec(tmp_path / "data", scenes=2)
+    conf = copy.deepcopy(repo_conf)
+    conf["evaluate"].update(
+        model=tiny_checkpoint[0], data_dir=str(tmp_path / "data"), report_dir=str(tmp_path / "r"), max_side=32
+    )
+    result = run_script("evaluate.py", tmp_path, conf, "--compare", tiny_checkpoint[0])
+    assert result.returncode == 0, result.stderr
+    overall = json.load(open(tmp_path / "r" / "metrics.json"))["paired_difference"]["all"]
+    assert (
+        overall["psnr_difference"] == 0 and overall["psnr_ci95"] == [0, 0] and overall["scenes_better"] == 0
+    )
+
+
+def test_compare_with_a_missing_model_is_one_line(repo_conf, tiny_checkpoint, tmp_path):
+    make_msec(tmp_path / "data", scenes=1)
+    conf = copy.deepcopy(repo_conf)
+    conf["evaluate"].update(
+        model=tiny_checkpoint[0], data_dir=str(tmp_path / "data"), report_dir=str(tmp_path / "r")
+    )
+    result = run_script("evaluate.py", tmp_path, conf, "--compare", str(tmp_path / "nothing.pth"))
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"error: --compare: model file not found: {tmp_path / 'nothing.pth'}"
+
+
+def test_test_split_layout_scores_every_expert_present_and_their_mean(repo_conf, tmp_path):
+    """INPUT_IMAGES beside expert_a_ and expert_c_testing_set (b, d, e absent): outputs equal to
+    expert A's photo plus 5 levels; expert C's photo is A's minus 10, so PSNR is known exactly."""
+    data, outputs = tmp_path / "test_split", tmp_path / "out"
+    for folder in ("INPUT_IMAGES", "expert_a_testing_set", "expert_c_testing_set"):
+        os.makedirs(data / folder)
+    outputs.mkdir()
+    for s in range(2):
+        base = (make_photo(32, 48, seed=s).astype(np.int32) * 150 // 255 + 40).astype(np.uint8)  # 40..190
+        cv2.imwrite(
+            str(data / "expert_a_testing_set" / f"scene{s}.jpg"),
+            base[..., ::-1],
+            [cv2.IMWRITE_JPEG_QUALITY, 100],
+        )
+        base = cv2.imread(str(data / "expert_a_testing_set" / f"scene{s}.jpg"))[..., ::-1]  # as stored
+        cv2.imwrite(str(data / "expert_c_testing_set" / f"scene{s}.png"), (base - 10)[..., ::-1])
+        for ev in ("N1.5", "P1"):
+            cv2.imwrite(str(data / "INPUT_IMAGES" / f"scene{s}_{ev}.JPG"), base[..., ::-1])
+            cv2.imwrite(str(outputs / f"scene{s}_{ev}.png"), (base + 5)[..., ::-1])
+    cv2.imwrite(str(data / "INPUT_IMAGES" / "lonely_P1.JPG"), base[..., ::-1])  # no expert has it
+    conf = copy.deepcopy(repo_conf)
+    conf["evaluate"].update(
+        model="", predictions_dir=str(outputs), data_dir=str(data), report_dir=str(tmp_path / "r")
+    )
+    result = run_script("evaluate.py", tmp_path, conf)
+    assert result.returncode == 0, result.stderr
+    assert "no ground truth for" in result.stdout and "lonely_P1.JPG" in result.stdout
+    metrics = json.load(open(tmp_path / "r" / "metrics.json"))
+    a, c = 20 * np.log10(255 / 5), 20 * np.log10(255 / 15)
+    assert metrics["experts"] == ["a", "c"] and metrics["scored"] == 4
+    for group in ("all", "under (N1.5, N1)", "over/normal (0, P1, P1.5)"):
+        g = metrics["groups"][group]
+        assert (
+            abs(g["psnr_a"] - a) < 1e-3
+            and abs(g["psnr_c"] - c) < 1e-3
+            and abs(g["psnr"] - (a + c) / 2) < 1e-3
+        )
+    assert any("lonely_P1.JPG" in m for m in metrics["not_scored"])
+    rows = list(csv.DictReader(open(tmp_path / "r" / "per_image.csv")))
+    assert {"psnr_a", "ssim_a", "psnr_c", "ssim_c"} <= set(rows[0]) and "expert A" in result.stdout
+
+
+def test_scenes_picks_a_fixed_spread_of_scenes(repo_conf, tmp_path):
+    make_msec(tmp_path / "data", scenes=5)
+    outputs = tmp_path / "out"
+    shutil.copytree(tmp_path / "data" / "INPUT_IMAGES", outputs)
+    conf = copy.deepcopy(repo_conf)
+    conf["evaluate"].update(
+        model="",
+        predictions_dir=str(outputs),
+        data_dir=str(tmp_path / "data"),
+        report_dir=str(tmp_path / "r"),
+    )
+    result = run_script("evaluate.py", tmp_path, conf, "--scenes", "3")
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(open(tmp_path / "r" / "per_image.csv")))
+    assert sorted({r["scene"] for r in rows}) == ["scene0", "scene2", "scene4"] and len(rows) == 6
+
+
+def test_synthesised_yardstick_is_deterministic_and_scored(repo_conf, tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import ROOT, save_photos
+
+    save_photos(str(tmp_path / "gts"), 2, size=(40, 56))
+    runs = []
+    for dest in ("set1", "set2"):
+        done = subprocess.run(
+            [sys.executable, "synthesize_pairs.py", str(tmp_path / "gts"), str(tmp_path / dest)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stderr
+        runs.append(sorted(os.listdir(tmp_path / dest / "INPUT_IMAGES")))
+    assert runs[0] == runs[1] and len(runs[0]) == 10 and "photo00_P1.5.png" in runs[0]
+    for name in runs[0]:
+        first, second = (cv2.imread(str(tmp_path / d / "INPUT_IMAGES" / name)) for d in ("set1", "set2"))
+        assert np.array_equal(first, second)
+    gt = cv2.imread(str(tmp_path / "set1" / "GT_IMAGES" / "photo00.png")).astype(int)
+    under = cv2.imread(str(tmp_path / "set1" / "INPUT_IMAGES" / "photo00_N1.png")).astype(int)
+    same = cv2.imread(str(tmp_path / "set1" / "INPUT_IMAGES" / "photo00_0.png")).astype(int)
+    assert under.mean() < gt.mean() - 20 and np.abs(same - gt).max() <= 1

@@ -298,6 +298,30 @@ def test_whole_photo_training_with_working_sizes(repo_conf, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     row = read_history(conf["train"]["model_save_dir"])[0]
     assert float(row["train_lift"]) > 0 and float(row["train_ssim"]) > 0 and float(row["valid_psnr"]) > 0
+    # the fixed training items are scored beside validation, as validation scores its photos
+    assert float(row["fit_psnr"]) > 0 and "training items" in result.stdout
+
+
+def test_fixed_view_of_the_training_set_is_deterministic_and_prefers_real_pairs():
+    from dataset import fixed_view
+
+    photos = [make_photo(32, 48, seed=i) for i in range(6)]
+    inputs = [None, None, None, photos[3] // 2, photos[4] // 2, photos[5] // 2]
+    synthesis = dict(
+        ev_synthesis_fraction=0.5,
+        ev_range=[-1, 1],
+        color_jitter_brightness=0.3,
+        color_jitter_contrast=0.2,
+        color_jitter_saturation=0.2,
+        color_jitter_hue=0.02,
+    )
+    data = ExposureDataset(photos, inputs, (32, 32), synthesis, True, identity_fraction=0.5)
+    view = fixed_view(data, 2)
+    assert len(view) == 2 and not view.train and view.identity_fraction == 0
+    assert all(given is not None for given in view.inputs) and fixed_view(data, 0) is None
+    data.epoch = view.epoch = 7
+    first, again = view[(1, 32)], view[(1, 32)]
+    assert torch.equal(first[0], again[0]) and torch.equal(first[0], fixed_view(data, 2)[(1, 32)][0])
 
 
 def test_no_validation_is_said_and_samples_come_from_training(repo_conf, tmp_path):

@@ -21,6 +21,7 @@ import time
 
 import numpy as np
 
+from photo import read_image, write_image
 from utils import (
     argument_parser,
     correction_settings,
@@ -28,7 +29,6 @@ from utils import (
     read_conf,
     resize,
     validate_section,
-    write_image,
 )
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
@@ -115,7 +115,6 @@ def predict_case(model, photo, out, repeats, correction, queue):
     """Run in a fresh (spawned) process, as predict.py holds one photo at a time: read, correct and
     write `photo` `repeats` times; put the stage times, the process's peak memory and the output size."""
     from inference import correct_image, load_backend
-    from utils import read_image
 
     backend = load_backend(model)
     runs = []

@@ -18,6 +18,7 @@ import warnings
 import numpy as np
 
 from inference import load_backend
+from photo import read_image, write_image
 from utils import (
     argument_parser,
     check_size_multiple,
@@ -25,10 +26,8 @@ from utils import (
     list_images,
     parse_with_conf,
     psnr,
-    read_image,
     resize,
     to_uint8,
-    write_image,
     write_json,
 )
 

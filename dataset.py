@@ -12,13 +12,12 @@ import torchvision.transforms.functional as TF
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
+from photo import ImageReadError, read_image
 from utils import (
-    ImageReadError,
     find_msec_pairs,
     fit_long_side,
     list_images,
     pad_bottom_right,
-    read_image,
     resize,
     to_uint8,
 )

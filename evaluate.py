@@ -31,12 +31,12 @@ import time
 import numpy as np
 
 from inference import correct_image, load_backend
+from photo import ImageReadError, read_image
 from utils import (
     DATA_HELP,
     MSEC_INPUT_NAME,
     ConfError,
     IMAGE_EXTENSIONS,
-    ImageReadError,
     argument_parser,
     correction_settings,
     fail,
@@ -44,7 +44,6 @@ from utils import (
     list_images,
     parse_with_conf,
     psnr,
-    read_image,
     resize,
     ssim,
     to_uint8,

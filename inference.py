@@ -109,7 +109,8 @@ def network_outputs(photos, backend, max_side, image_size=None, ensemble=False):
     sizes = {network_size(*p.shape[:2], backend, max_side, image_size) for p in photos}
     assert len(sizes) == 1, "photos in one batch must share a network size"
     net_h, net_w = sizes.pop()
-    small = [p if p.shape[:2] == (net_h, net_w) else resize(p, net_h, net_w) for p in photos]
+    # clipped: a photo from a wide-gamut profile holds sRGB values beyond [0, 1] (photo.read_photo)
+    small = [np.clip(p if p.shape[:2] == (net_h, net_w) else resize(p, net_h, net_w), 0, 1) for p in photos]
     m = backend.multiple
     pad_h, pad_w = -(-net_h // m) * m, -(-net_w // m) * m
     if backend.fixed_size and (pad_h, pad_w) != tuple(backend.fixed_size):
@@ -121,10 +122,14 @@ def network_outputs(photos, backend, max_side, image_size=None, ensemble=False):
     return list(zip(small, outputs))
 
 
-def correct_batch(photos, backend, max_side, guided=True, image_size=None, ensemble=False, strength=1.0):
+def correct_batch(
+    photos, backend, max_side, guided=True, image_size=None, ensemble=False, strength=1.0, clip=True
+):
     """Correct float RGB photos (H x W x 3 in [0, 1]) that share a network size (network_size);
     each result has its photo's exact size. Reduced photos are lifted back by guided upsampling
-    (`guided`) or plain resizing. `strength` scales the correction (0: none, 1: the model's)."""
+    (`guided`) or plain resizing. `strength` scales the correction (0: none, 1: the model's).
+    Results are in [0, 1]; with clip=False guided results are not clipped, so that the colours a
+    wide-gamut photo holds outside sRGB survive to photo.write_photo, which clips in its own space."""
     results = []
     for photo, (low_in, low_out) in zip(
         photos, network_outputs(photos, backend, max_side, image_size, ensemble)
@@ -133,15 +138,17 @@ def correct_batch(photos, backend, max_side, guided=True, image_size=None, ensem
         if full_size and strength == 1:
             results.append(np.ascontiguousarray(low_out))
         elif guided:  # at full size too: strength then acts on maps fitted at full size, keeping detail
-            results.append(guided_upsample(low_in, low_out, photo, strength))
+            results.append(guided_upsample(low_in, low_out, photo, strength, clip=clip))
         else:
             lifted = low_out if full_size else resize(low_out, *photo.shape[:2])
             results.append(np.clip(lifted if strength == 1 else photo + strength * (lifted - photo), 0, 1))
     return results
 
 
-def correct_image(rgb, backend, max_side, guided=True, image_size=None, ensemble=False, strength=1.0):
-    return correct_batch([rgb], backend, max_side, guided, image_size, ensemble, strength)[0]
+def correct_image(
+    rgb, backend, max_side, guided=True, image_size=None, ensemble=False, strength=1.0, clip=True
+):
+    return correct_batch([rgb], backend, max_side, guided, image_size, ensemble, strength, clip)[0]
 
 
 # ---------------------------------------------------------------- guided upsampling (the one formula)
@@ -202,21 +209,22 @@ def fit_maps(low_in, low_out, radius=None, eps=GUIDED_EPS):
     return fit_affine_maps(low_in.astype(np.float32), low_out.astype(np.float32), box_filter(radius), np, eps)
 
 
-def guided_upsample(low_in, low_out, full_in, strength=1.0, radius=None, eps=GUIDED_EPS):
+def guided_upsample(low_in, low_out, full_in, strength=1.0, radius=None, eps=GUIDED_EPS, clip=True):
     """Lift a low-resolution correction to full resolution: the affine maps fitted between the
     low-resolution pair (fit_affine_maps), upsampled bilinearly and applied to the full-resolution
     input. Detail comes from the full-resolution input, the colour and tone change from the network
     (the paper's bilateral guided upsampling, in guided-filter form)."""
     coef_a, coef_b = fit_maps(low_in, low_out, radius, eps)
     coef_a, coef_b = scale_strength(coef_a, coef_b, strength)
-    return apply_affine_maps(coef_a, coef_b, full_in)
+    return apply_affine_maps(coef_a, coef_b, full_in, clip=clip)
 
 
-def apply_affine_maps(coef_a, coef_b, full_in, strip_rows=64, out=None):
+def apply_affine_maps(coef_a, coef_b, full_in, strip_rows=64, out=None, clip=True):
     """out = A @ in + b at full resolution, with A and b bilinearly upsampled (as cv2.resize
     would) strip by strip: each strip's coefficients come from a warpAffine of the small maps,
     so a 24-megapixel photo never needs full-size coefficient maps and stays in cache. `out`:
-    float32 in [0, 1] by default; a uint8 array is filled with the result in 0..255, rounded."""
+    float32 in [0, 1] by default (unclipped with clip=False); a uint8 array is filled with the
+    result in 0..255, rounded."""
     h, w = coef_b.shape[:2]
     full_h, full_w = full_in.shape[:2]
     sx, sy = w / full_w, h / full_h
@@ -243,6 +251,8 @@ def apply_affine_maps(coef_a, coef_b, full_in, strip_rows=64, out=None):
             acc += gain
         if out.dtype == np.uint8:  # scaled, rounded and saturated in one pass (negatives clipped first)
             out[top : top + rows] = cv2.convertScaleAbs(np.maximum(acc, 0, out=acc), alpha=255.0)
-        else:
+        elif clip:
             np.clip(acc, 0, 1, out=out[top : top + rows])
+        else:
+            out[top : top + rows] = acc
     return out

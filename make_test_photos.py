@@ -13,7 +13,8 @@ import torch
 
 from dataset import synthesize_ev
 from inference import correct_image, load_backend
-from utils import argument_parser, correction_settings, parse_with_conf, read_image, write_image
+from photo import read_image, write_image
+from utils import argument_parser, correction_settings, parse_with_conf
 
 # (scikit-image photo, exposure error in stops, its licence as scikit-image documents it)
 SAMPLES = [

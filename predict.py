@@ -20,18 +20,16 @@ import numpy as np
 from tqdm import tqdm
 
 from inference import correct_batch, load_backend, network_size
+from photo import ImageReadError, output_extension, read_photo, write_photo
 from utils import (
     IMAGE_EXTENSIONS,
     VIDEO_EXTENSIONS,
     ConfError,
-    ImageReadError,
     argument_parser,
     correction_settings,
     fail,
     list_images,
     parse_with_conf,
-    read_image,
-    write_image,
 )
 
 
@@ -61,6 +59,7 @@ def main():
         correction,
         args.batch,
         conf["show_result"],
+        conf["strip_metadata"],
         failed,
     )
     if videos:
@@ -106,22 +105,28 @@ def gather_inputs(img_pths, result_output_dir):
             print(f"note: skipping {path}: neither a photo nor a video")
     if not photos and not videos:
         fail(
-            f"no photos or videos found in {', '.join(img_pths)} (looked for "
-            f"{', '.join(IMAGE_EXTENSIONS + VIDEO_EXTENSIONS)})",
+            f"no photos or videos found in {', '.join(img_pths)} (looked for JPEG, PNG, TIFF, WebP, HEIC, BMP, "
+            f"camera RAW and {', '.join(e.lstrip('.') for e in VIDEO_EXTENSIONS)} files)",
             code=1,
         )
     return photos, videos, roots
 
 
-def correct_photos(paths, outputs, backend, correction, batch_size, show, failed):
-    """Correct and write each photo; unreadable ones are added to `failed`. Returns how many were written."""
+def correct_photos(paths, outputs, backend, correction, batch_size, show, strip, failed):
+    """Correct and write each photo, in its own colour profile and with its metadata unless `strip`;
+    unreadable ones are added to `failed`. Returns how many were written."""
     done = 0
     bar = tqdm(total=len(paths), desc="correcting", unit="photo", disable=len(paths) < 2)
     for batch in read_batches(paths, batch_size, backend, correction, failed):
-        results = correct_batch([photo["rgb"] for photo in batch], backend, **correction)
+        # unclipped: write_photo clips in the photo's own colour space (wide gamuts reach beyond sRGB)
+        results = correct_batch([photo["rgb"] for photo in batch], backend, **correction, clip=False)
         for photo, result in zip(batch, results):
             out_path = outputs[photo["path"]]
-            write_image(out_path, result, photo["alpha"], photo["bit_depth"])
+            try:
+                write_photo(out_path, result, photo["alpha"], photo["info"], strip)
+            except OSError as e:
+                failed.append(f"could not write {out_path}: {e}")
+                continue
             if show:
                 show_side_by_side(photo["rgb"], result, out_path)
             done += 1
@@ -160,13 +165,15 @@ def correct_videos(paths, outputs, backend, correction, smoothing, crf, failed):
 # ---------------------------------------------------------------- files
 
 
-def output_paths(inputs, roots, out_dir, fmt):
+def output_paths(inputs, roots, out_dir, output_format):
     """Each input's result path: its subfolder relative to its root (roots[input]) under out_dir,
-    named after it. Never an input's own path, and never the same path for two inputs."""
+    named after it, in output_format ("same": the input's own, photo.output_extension). Never an
+    input's own path, and never the same path for two inputs."""
     taken, input_set, paths = set(), {os.path.abspath(p) for p in inputs}, {}
     for path in inputs:
         rel = os.path.relpath(path, roots[path]) if roots[path] else os.path.basename(path)
         stem, ext = os.path.splitext(rel)
+        fmt = output_extension(path, output_format).lstrip(".")
         candidate, n = os.path.join(out_dir, f"{stem}.{fmt}"), 1
         while candidate in input_set or candidate in taken:
             suffix = "_corrected" if n == 1 else f"_corrected{n}"
@@ -182,11 +189,11 @@ def read_batches(paths, batch_size, backend, correction, failed):
     batch = []
     for path in paths:
         try:
-            rgb, alpha, bit_depth = read_image(path)
+            rgb, alpha, info = read_photo(path)
         except ImageReadError as e:
             failed.append(str(e))
             continue
-        photo = {"path": path, "rgb": rgb, "alpha": alpha, "bit_depth": bit_depth}
+        photo = {"path": path, "rgb": rgb, "alpha": alpha, "info": info}
         size = lambda p: network_size(*p.shape[:2], backend, correction["max_side"], correction["image_size"])
         if batch and (len(batch) == batch_size or size(rgb) != size(batch[0]["rgb"])):
             yield batch

@@ -19,7 +19,8 @@ import torch
 from tqdm import tqdm
 
 from dataset import from_tensor, synthesize_ev, to_tensor
-from utils import ImageReadError, fail, list_images, read_image, write_image
+from photo import ImageReadError, read_image, write_image
+from utils import fail, list_images
 
 EVS = (("N1.5", -1.5), ("N1", -1.0), ("0", 0.0), ("P1", 1.0), ("P1.5", 1.5))
 

@@ -10,9 +10,20 @@ import sys
 
 import cv2
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+# Camera RAW files (read by rawpy/LibRaw in photo.py).
+RAW_EXTENSIONS = (".dng", ".cr2", ".cr3", ".nef", ".nrw", ".arw", ".raf", ".orf", ".rw2", ".pef", ".srw")
+IMAGE_EXTENSIONS = (
+    ".jpg",
+    ".jpeg",
+    ".png",
+    ".bmp",
+    ".tif",
+    ".tiff",
+    ".webp",
+    ".heic",
+    ".heif",
+) + RAW_EXTENSIONS
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".avi", ".webm")
 ARCH_KEYS = (
     "laplacian_level_count",
@@ -88,6 +99,7 @@ SCHEMA = {
         "guided_upsampling": "bool",
         "result_output_dir": "str",
         "output_format": "format",
+        "strip_metadata": "bool",
         "pretrained_model": "file",
         "show_result": "bool",
         "self_ensemble": "bool",
@@ -194,7 +206,10 @@ def _kinds(level_count):
             f"a list of {level_count} positive integers, one per level "
             f"(laplacian_level_count is {level_count})",
         ),
-        "format": (lambda v: v in ("png", "jpg", "tif"), '"png", "jpg" or "tif"'),
+        "format": (
+            lambda v: v in OUTPUT_FORMATS,
+            '"same" (each photo in its own format) or one of "jpg", "png", "tif", "webp", "heic"',
+        ),
         "precision": (lambda v: v in ("auto", "bf16", "fp32"), '"auto", "bf16" or "fp32"'),
         "file": (lambda v: isinstance(v, str) and os.path.isfile(v), "an existing file"),
         "file_or_empty": (
@@ -214,6 +229,8 @@ def _kinds(level_count):
     }
     return checks
 
+
+OUTPUT_FORMATS = ("same", "jpg", "png", "tif", "webp", "heic")
 
 # Kinds whose value is a string: given on the command line, the text is taken as it is ("0" stays "0").
 STRING_KINDS = ("str", "file", "file_or_empty", "dir", "dir_or_empty", "path", "format", "precision")
@@ -400,97 +417,6 @@ def find_msec_pairs(input_dir, gt_dir):
         else:
             unmatched.append(path)
     return pairs, unmatched
-
-
-_EXIF_TRANSPOSE = {
-    2: lambda a: a[:, ::-1],
-    3: lambda a: a[::-1, ::-1],
-    4: lambda a: a[::-1],
-    5: lambda a: a.swapaxes(0, 1),
-    6: lambda a: a.swapaxes(0, 1)[:, ::-1],
-    7: lambda a: a.swapaxes(0, 1)[::-1, ::-1],
-    8: lambda a: a.swapaxes(0, 1)[::-1],
-}
-
-
-class ImageReadError(ValueError):
-    pass
-
-
-def read_image(path):
-    """Read a photo as (rgb, alpha, bit_depth): rgb float32 H x W x 3 in [0, 1] with the EXIF
-    orientation applied, alpha float32 H x W or None, bit_depth 8 or 16. Grayscale becomes RGB,
-    CMYK is converted, 16-bit PNG/TIFF keep their precision. ImageReadError if unreadable."""
-    try:
-        with Image.open(path) as im:
-            orientation = im.getexif().get(0x0112, 1)
-            if im.format in ("PNG", "TIFF"):
-                # OpenCV keeps 16-bit samples, which Pillow reduces to 8 bits for colour images.
-                data = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-                if data is None:
-                    raise ImageReadError(f"cannot decode {path}")
-                if data.ndim == 3:
-                    data = cv2.cvtColor(
-                        data, cv2.COLOR_BGR2RGB if data.shape[2] == 3 else cv2.COLOR_BGRA2RGBA
-                    )
-                data = _EXIF_TRANSPOSE.get(orientation, lambda a: a)(data)
-            else:
-                im.load()  # raises on truncated files
-                im = ImageOps.exif_transpose(im)
-                if im.mode in ("CMYK", "YCbCr", "1", "L", "I", "F"):
-                    im = im.convert("RGB")
-                elif im.mode in ("P", "LA", "PA"):
-                    im = im.convert("RGBA")
-                data = np.asarray(im)
-    except (UnidentifiedImageError, OSError, SyntaxError) as e:
-        raise ImageReadError(f"cannot read {path}: {e}") from None
-    if data.dtype not in (np.uint8, np.uint16):
-        raise ImageReadError(f"unsupported sample type {data.dtype} in {path}")
-    bit_depth = 16 if data.dtype == np.uint16 else 8
-    data = data if data.ndim == 3 else data[..., None]
-    channels = data.shape[2]
-    rgb = data[..., :3] if channels >= 3 else np.repeat(data[..., :1], 3, axis=2)
-    alpha = data[..., 3] if channels == 4 else data[..., 1] if channels == 2 else None
-    scale = 1.0 / (65535.0 if bit_depth == 16 else 255.0)
-    rgb = rgb.astype(np.float32, order="C")  # one copy, contiguous whatever the slicing above
-    rgb *= scale  # in place: a 24-megapixel photo is 288 MB in float32
-    return rgb, (None if alpha is None else alpha.astype(np.float32) * scale), bit_depth
-
-
-def write_image(path, rgb, alpha=None, bit_depth=8):
-    """Write float RGB in [0, 1] (and alpha) as PNG, JPEG or TIFF by extension; 16-bit where the
-    format allows it and the source had it. Written to a temp name first, then renamed."""
-    ext = os.path.splitext(path)[1].lower()
-    if ext in (".jpg", ".jpeg"):
-        bit_depth, alpha = 8, None
-    if bit_depth == 16:
-        quantize = lambda x: (np.clip(x, 0, 1) * 65535.0 + 0.5).astype(np.uint16)
-    else:  # OpenCV scales, rounds and saturates in one parallel pass; only negatives need
-        # clipping first, as convertScaleAbs would mirror them.
-        quantize = lambda x: cv2.convertScaleAbs(x if x.min() >= 0 else np.maximum(x, 0), alpha=255.0)
-    data = cv2.cvtColor(quantize(rgb), cv2.COLOR_RGB2BGR)
-    if alpha is not None:
-        data = np.dstack([data, quantize(alpha)])
-    # Fast PNG (level 1, SUB filter, Huffman-only): in one measurement here a 24-megapixel photo
-    # encoded in 1.5 s instead of 2.7 s at level 1 with libpng's adaptive filters; files are larger.
-    params = {
-        ".png": [
-            cv2.IMWRITE_PNG_COMPRESSION,
-            1,
-            cv2.IMWRITE_PNG_FILTER,
-            cv2.IMWRITE_PNG_FILTER_SUB,
-            cv2.IMWRITE_PNG_STRATEGY,
-            cv2.IMWRITE_PNG_STRATEGY_HUFFMAN_ONLY,
-        ],
-        ".jpg": [cv2.IMWRITE_JPEG_QUALITY, 95],
-        ".jpeg": [cv2.IMWRITE_JPEG_QUALITY, 95],
-    }.get(ext, [])
-
-    def write(tmp):
-        if not cv2.imwrite(tmp, data, params):
-            raise OSError(f"could not write {path}")
-
-    atomic_write(path, write)
 
 
 def atomic_write(path, write):

@@ -160,6 +160,7 @@ def _transcode(in_path, out_path, backend, settings, crf, progress):
         audio_in = container.streams.audio[0] if container.streams.audio else None
         video_out = output.add_stream(choose_codec(), rate=video_in.average_rate or 25)
         video_out.width, video_out.height = video_in.codec_context.width, video_in.codec_context.height
+        keep_metadata(in_path, container, output, video_out)
         even = video_out.width % 2 == 0 and video_out.height % 2 == 0
         video_out.pix_fmt = "yuv420p" if even else "yuv444p"  # 4:2:0 needs even sizes
         video_out.options = {"crf": str(crf), "preset": "veryfast"} if video_out.name == "libx264" else {}
@@ -203,16 +204,35 @@ def _transcode(in_path, out_path, backend, settings, crf, progress):
     return frames
 
 
-def write_clip(path, frames, fps=25, audio_seconds=0.0, container_format=None):
+# Container tags FFmpeg writes itself for the new file; every other tag (creation_time, title,
+# location, artist, ...) is carried over.
+OWN_TAGS = ("major_brand", "minor_version", "compatible_brands", "encoder")
+
+
+def keep_metadata(in_path, container, output, video_out):
+    """The input's container metadata and its display rotation (a phone's portrait clip is stored
+    landscape with a rotation to show it by; the frames are corrected as stored)."""
+    output.metadata.update({k: v for k, v in container.metadata.items() if k not in OWN_TAGS})
+    with av.open(in_path) as peek:  # the rotation comes with the decoded frames: read the first
+        first = next(peek.decode(video=0), None)
+    if first is not None and first.rotation:
+        video_out.set_display_rotation(first.rotation)
+
+
+def write_clip(path, frames, fps=25, audio_seconds=0.0, container_format=None, metadata=None, rotation=0):
     """Write uint8 RGB frames (an iterable of H x W x 3 arrays) as H.264 video, with a 440 Hz AAC
-    tone of `audio_seconds` if > 0: the clips that benchmark.py and the tests correct."""
+    tone of `audio_seconds` if > 0, container `metadata` and a display `rotation`: the clips that
+    benchmark.py and the tests correct."""
     with av.open(path, "w", format=container_format) as output:
+        output.metadata.update(metadata or {})
         stream, audio = None, None
         for i, rgb in enumerate(frames):
             if stream is None:
                 stream = output.add_stream(choose_codec(), rate=fps)
                 stream.height, stream.width = rgb.shape[:2]
                 stream.pix_fmt = "yuv420p"
+                if rotation:
+                    stream.set_display_rotation(rotation)
                 if audio_seconds > 0:
                     audio = output.add_stream("aac", rate=48000)
             output.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")))

@@ -13,7 +13,8 @@ from PIL import Image
 from conftest import ROOT, TINY_ARCH, make_photo, run_script, save_photos
 from inference import correct_image, guided_upsample, load_backend
 from predict import output_paths
-from utils import psnr, read_image, resize, to_uint8
+from photo import read_image
+from utils import psnr, resize, to_uint8
 
 
 def predict_conf(repo_conf, model, img_pth, out_dir, **changes):
@@ -122,8 +123,9 @@ def test_folder_run_keeps_subfolders_and_never_overwrites_inputs(repo_conf, tiny
     )
     for path, data in before.items():
         assert open(path, "rb").read() == data
+    # each in its own format (output_format "same"), renamed where it would be its input
     assert os.path.isfile(photos / "photo00_png_corrected.png") and os.path.isfile(
-        photos / "sub" / "photo00.png"
+        photos / "sub" / "photo00_jpg_corrected.jpg"
     )
     # Results in a subfolder of the inputs are not taken for inputs by the next run.
     photos2 = tmp_path / "photos2"
@@ -235,8 +237,8 @@ def test_empty_folder_says_so(repo_conf, tiny_checkpoint, tmp_path):
     )
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
-        f"error: no photos or videos found in {tmp_path / 'empty'} (looked for "
-        ".jpg, .jpeg, .png, .bmp, .tif, .tiff, .webp, .mp4, .mov, .mkv, .avi, .webm)"
+        f"error: no photos or videos found in {tmp_path / 'empty'} (looked for JPEG, PNG, TIFF, WebP, HEIC, "
+        "BMP, camera RAW and mp4, mov, mkv, avi, webm files)"
     ]
 
 

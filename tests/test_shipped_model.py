@@ -6,7 +6,8 @@ import pytest
 
 from conftest import ROOT
 from inference import correct_image, load_backend
-from utils import correction_settings, read_image, validate_section
+from photo import read_image
+from utils import correction_settings, validate_section
 
 SHIPPED = os.path.join(ROOT, "data", "exposure_correct_default.pth")
 

@@ -87,3 +87,18 @@ def test_corrupt_video_is_named_and_the_rest_processed(repo_conf, tiny_checkpoin
     assert any("noise.mkv" in e for e in errors) and "Traceback" not in result.stderr
     assert probe(str(tmp_path / "out" / "good.mp4"))[0] == 4
     assert not [n for n in os.listdir(tmp_path / "out") if ".tmp" in n]
+
+
+def test_container_metadata_and_display_rotation_are_kept(tiny_checkpoint, tmp_path):
+    """A phone's portrait clip: stored landscape with a 90-degree display rotation, a creation
+    time and a location tag; the corrected MP4 shows the same way and says the same."""
+    tags = {"creation_time": "2021-06-01T12:34:56.000000Z", "title": "holiday", "location": "+51.50-000.12/"}
+    write_clip(str(tmp_path / "phone.mp4"), clip_frames(5), fps=10, metadata=tags, rotation=90)
+    correct_video(
+        str(tmp_path / "phone.mp4"), str(tmp_path / "out.mp4"), load_backend(tiny_checkpoint[0]), 32
+    )
+    with av.open(str(tmp_path / "out.mp4")) as container:
+        kept = {k: container.metadata.get(k) for k in tags}
+        rotation = next(container.decode(video=0)).rotation
+    assert kept["creation_time"] == tags["creation_time"] and kept["title"] == "holiday"
+    assert rotation == 90

@@ -1,0 +1,306 @@
+"""photo.py and predict.py on the files cameras and phones write: HEIC, RAW, colour profiles, metadata.
+Every file is made here (profiles, EXIF with GPS and a thumbnail, a DNG); nothing is downloaded."""
+
+import copy
+import io
+import os
+import struct
+
+import cv2
+import numpy as np
+import pytest
+from PIL import ExifTags, Image, ImageCms, ImageOps
+
+from conftest import make_photo, run_script
+
+import photo
+
+# D50-adapted colorants (the XYZ of each primary, as ICC profiles store them) and tone curves.
+DISPLAY_P3 = ((0.515102, 0.241196, -0.001053), (0.291965, 0.692245, 0.041881), (0.157153, 0.066561, 0.784072))
+ADOBE_RGB = ((0.60974, 0.31111, 0.01947), (0.20528, 0.62567, 0.06087), (0.14919, 0.06322, 0.74457))
+SRGB_CURVE = ("para", (2.4, 1 / 1.055, 0.055 / 1.055, 1 / 12.92, 0.04045))
+GAMMA_22 = ("curv", 563 / 256)
+
+
+def s15(*values):
+    return b"".join(struct.pack(">i", round(v * 65536)) for v in values)
+
+
+def make_icc(name, colorants, curve):
+    """A minimal ICC v2 display profile (matrix/TRC), as LittleCMS and every viewer read them."""
+    desc = b"desc" + b"\0" * 4 + struct.pack(">I", len(name) + 1) + name.encode() + b"\0" + b"\0" * 79
+    if curve[0] == "para":
+        trc = b"para" + b"\0" * 4 + struct.pack(">HH", 3, 0) + s15(*curve[1])
+    else:
+        trc = b"curv" + b"\0" * 4 + struct.pack(">IH", 1, round(curve[1] * 256)) + b"\0\0"
+    tags = [
+        (b"desc", desc),
+        (b"wtpt", b"XYZ \0\0\0\0" + s15(0.9642, 1.0, 0.8249)),
+        (b"cprt", b"text\0\0\0\0CC0\0"),
+    ]
+    tags += [(sig, b"XYZ \0\0\0\0" + s15(*xyz)) for sig, xyz in zip((b"rXYZ", b"gXYZ", b"bXYZ"), colorants)]
+    tags += [(sig, trc) for sig in (b"rTRC", b"gTRC", b"bTRC")]
+    offset, table, body = 128 + 4 + 12 * len(tags), b"", b""
+    for sig, data in tags:
+        data += b"\0" * (-len(data) % 4)
+        table += struct.pack(">4sII", sig, offset + len(body), len(data))
+        body += data
+    size = offset + len(body)
+    header = struct.pack(">I4sI4s4s4s", size, b"lcms", 0x02100000, b"mntr", b"RGB ", b"XYZ ") + b"\0" * 12
+    header += b"acsp" + b"\0" * 24 + struct.pack(">I", 0) + s15(0.9642, 1.0, 0.8249) + b"\0" * 48
+    return header + struct.pack(">I", len(tags)) + table + body
+
+
+def saturated_photo(h=48, w=64):
+    """Smooth content plus fully saturated patches, the colours a wide gamut holds and sRGB does not."""
+    rgb = make_photo(h, w, seed=4)
+    rgb[:12, :16] = (255, 0, 0)
+    rgb[:12, 16:32] = (0, 255, 0)
+    rgb[:12, 32:48] = (0, 0, 255)
+    return rgb
+
+
+def exif_with_gps_and_thumbnail(orientation=1):
+    """EXIF with camera, lens, exposure, date taken, GPS, copyright, an orientation and a JPEG
+    thumbnail in IFD1 (Pillow does not write IFD1, so it is appended here by hand)."""
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0110], exif[0x8298], exif[0x0112] = (
+        "TestMake",
+        "TestCam X1",
+        "(c) Tester",
+        orientation,
+    )
+    sub = exif.get_ifd(0x8769)
+    sub[0x9003], sub[0xA434], sub[0x829D] = "2021:06:01 12:34:56", "Lens 35mm", 2.8
+    exif.get_ifd(0x8825).update({1: "N", 2: (51.0, 30.0, 0.0), 3: "W", 4: (0.0, 7.0, 0.0)})
+    blob = bytearray(exif.tobytes()[6:])  # TIFF structure, little-endian, IFD0 at offset 8
+    thumb = io.BytesIO()
+    Image.new("RGB", (16, 12), (250, 0, 250)).save(thumb, "JPEG")
+    e = "<" if blob[:2] == b"II" else ">"
+    count = struct.unpack(e + "H", blob[8:10])[0]
+    ifd1 = len(blob) + (len(blob) & 1)
+    blob += b"\0" * (len(blob) & 1)
+    struct.pack_into(e + "I", blob, 10 + 12 * count, ifd1)
+    data_at = ifd1 + 2 + 2 * 12 + 4
+    blob += struct.pack(e + "H", 2) + struct.pack(e + "HHII", 0x0201, 4, 1, data_at)
+    blob += struct.pack(e + "HHII", 0x0202, 4, 1, len(thumb.getvalue())) + b"\0\0\0\0" + thumb.getvalue()
+    return b"Exif\0\0" + bytes(blob), thumb.getvalue()
+
+
+XMP = (
+    b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+    b'<rdf:Description xmlns:dc="http://purl.org/dc/elements/1.1/" dc:creator="Tester"/></rdf:RDF></x:xmpmeta>'
+)
+
+
+def save(path, rgb, fmt, **kwargs):
+    Image.fromarray(rgb).save(path, fmt, **kwargs)
+
+
+def make_dng(path, make="TestMake", model="TestModel"):
+    """A small Bayer (RGGB) DNG that LibRaw decodes: 12-bit samples, identity colour matrix."""
+    import tifffile
+
+    h, w = 48, 64
+    y, x = np.mgrid[0:h, 0:w]
+    planes = [1200 + 800 * np.sin(x / 9.0), 1500 + 700 * np.cos(y / 7.0), 900 + 500 * np.sin((x + y) / 11.0)]
+    cfa = np.zeros((h, w), np.uint16)
+    cfa[0::2, 0::2], cfa[1::2, 1::2] = planes[0][0::2, 0::2], planes[2][1::2, 1::2]
+    cfa[0::2, 1::2], cfa[1::2, 0::2] = planes[1][0::2, 1::2], planes[1][1::2, 0::2]
+    identity = tuple(v for d in (1, 0, 0, 0, 1, 0, 0, 0, 1) for v in (d * 10000, 10000))
+    tags = [
+        (33421, "H", 2, (2, 2), True),
+        (33422, "B", 4, (0, 1, 1, 2), True),
+        (50706, "B", 4, (1, 4, 0, 0), True),
+        (50708, "s", 0, "Test Camera", True),
+        (50717, "I", 1, 4095, True),
+        (50721, "2i", 9, identity, True),
+        (50728, "2I", 3, (1, 2, 1, 1, 1, 2), True),
+        (50778, "H", 1, 21, True),
+        (271, "s", 0, make, True),
+        (272, "s", 0, model, True),
+        (306, "s", 0, "2022:02:02 10:00:00", True),
+    ]
+    tifffile.imwrite(path, cfa, photometric=32803, extratags=tags, subfiletype=0)
+
+
+# ---------------------------------------------------------------- colour conversion
+
+
+@pytest.mark.parametrize("colorants, curve", [(DISPLAY_P3, SRGB_CURVE), (ADOBE_RGB, GAMMA_22)])
+def test_wide_gamut_conversion_matches_littlecms_and_goes_back_exactly(colorants, curve):
+    icc = make_icc("test profile", colorants, curve)
+    rgb = make_photo(32, 40, seed=1)  # smooth, mid-range colours: inside sRGB in both gamuts
+    srgb = photo.to_srgb(rgb.astype(np.float32) / 255, info := {"icc": icc, "profile": None})
+    reference = ImageCms.profileToProfile(
+        Image.fromarray(rgb), ImageCms.ImageCmsProfile(io.BytesIO(icc)), ImageCms.createProfile("sRGB")
+    )
+    assert np.abs(np.clip(srgb, 0, 1) * 255 - np.asarray(reference, np.float64)).max() <= 2.5
+    back = photo.from_srgb(srgb, info["profile"])
+    assert np.abs(back * 255 - rgb).max() < 0.05
+    grey = photo.to_srgb(np.full((2, 2, 3), 0.4, np.float32), {"icc": icc, "profile": None})
+    assert np.ptp(grey) < 1e-4  # a neutral grey is neutral in both spaces (same white)
+
+
+def test_srgb_profiles_are_left_alone():
+    srgb_icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    rgb = np.random.default_rng(0).random((4, 4, 3), np.float32)
+    info = {"icc": srgb_icc, "profile": None}
+    assert photo.to_srgb(rgb, info) is rgb and info["profile"] is None
+
+
+# ---------------------------------------------------------------- predict.py on a folder of such files
+
+
+@pytest.fixture
+def camera_folder(tmp_path):
+    """One of each: a Display P3 JPEG with EXIF (orientation 6, GPS, thumbnail) and XMP, an Adobe RGB
+    PNG, a P3 16-bit TIFF, a HEIC with EXIF, a WebP, a DNG, and a corrupt HEIC and DNG."""
+    folder = tmp_path / "camera"
+    folder.mkdir()
+    p3, adobe = make_icc("Display P3", DISPLAY_P3, SRGB_CURVE), make_icc("Adobe RGB", ADOBE_RGB, GAMMA_22)
+    exif, thumb = exif_with_gps_and_thumbnail(orientation=6)
+    rgb = saturated_photo()
+    save(folder / "phone.jpg", rgb, "JPEG", quality=100, exif=exif, icc_profile=p3, xmp=XMP)
+    save(folder / "camera.png", rgb, "PNG", icc_profile=adobe)
+    deep = make_photo(40, 56, seed=7).astype(np.uint16) * 257 + np.arange(56, dtype=np.uint16)[None, :, None]
+    photo.write_tiff16(
+        str(folder / "deep.tif"), deep, {"icc": p3, "exif": photo.output_exif(exif), "xmp": XMP}
+    )
+    save(folder / "iphone.heic", rgb, "HEIF", quality=95, exif=exif)
+    save(folder / "web.webp", rgb, "WEBP", lossless=True, exif=exif)
+    make_dng(str(folder / "raw.dng"))
+    (folder / "broken.heic").write_bytes(b"\0\0\0\x18ftypheic" + b"\x01" * 40)
+    (folder / "broken.dng").write_bytes(b"II*\0" + b"\x07" * 60)
+    return folder, {"p3": p3, "adobe": adobe, "thumb": thumb, "rgb": rgb, "deep": deep}
+
+
+def predict_conf(repo_conf, tiny_checkpoint, out, **changes):
+    from conftest import TINY_ARCH
+
+    conf = copy.deepcopy(repo_conf)
+    conf["predict"].update(
+        TINY_ARCH, pretrained_model=tiny_checkpoint[0], result_output_dir=str(out), max_side=32
+    )
+    conf["predict"].update(changes)
+    return conf
+
+
+def test_camera_files_keep_format_profile_metadata_and_colours(
+    repo_conf, tiny_checkpoint, tmp_path, camera_folder
+):
+    folder, made = camera_folder
+    out = tmp_path / "out"
+    conf = predict_conf(repo_conf, tiny_checkpoint, out, strength=0.0, self_ensemble=False)
+    result = run_script("predict.py", tmp_path, conf, str(folder))
+    assert result.returncode == 1  # the two corrupt files
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert (
+        len(errors) == 2
+        and any("broken.heic" in e for e in errors)
+        and any("broken.dng" in e for e in errors)
+    )
+    assert "6 corrected, 2 unreadable" in result.stdout
+    assert sorted(os.listdir(out)) == [
+        "camera.png",
+        "deep.tif",
+        "iphone.heic",
+        "phone.jpg",
+        "raw.tif",
+        "web.webp",
+    ]
+
+    # strength 0 gives the photo back: within 1 level in its own profile (lossless formats)
+    png = Image.open(out / "camera.png")
+    assert png.info["icc_profile"] == made["adobe"]
+    assert np.abs(np.asarray(png, int) - made["rgb"]).max() <= 1
+    deep = cv2.imread(str(out / "deep.tif"), cv2.IMREAD_UNCHANGED)[..., ::-1]
+    assert deep.dtype == np.uint16 and np.abs(deep.astype(int) - made["deep"]).max() <= 257
+    tif = Image.open(out / "deep.tif")
+    assert tif.info["icc_profile"] == made["p3"] and tif.getexif()[0x0110] == "TestCam X1"
+
+    # the JPEG: P3 profile kept, colours within JPEG's own error, upright, orientation 1, EXIF kept
+    jpg = Image.open(out / "phone.jpg")
+    assert jpg.format == "JPEG" and jpg.info["icc_profile"] == made["p3"] and jpg.size == (48, 64)
+    with Image.open(folder / "phone.jpg") as im:  # as a viewer shows the input: upright, in its profile
+        upright = np.asarray(ImageOps.exif_transpose(im), float)
+    again = io.BytesIO()  # the error of one more JPEG generation at quality 95 is all there is
+    Image.fromarray(upright.astype(np.uint8)).save(again, "JPEG", quality=95)
+    budget = np.abs(np.asarray(Image.open(again), float) - upright).mean()
+    assert upright.shape == (64, 48, 3) and np.abs(np.asarray(jpg, float) - upright).mean() < budget + 0.5
+    exif = jpg.getexif()
+    assert exif[0x0112] == 1 and exif[0x0110] == "TestCam X1" and exif[0x010F] == "TestMake"
+    assert exif[0x8298] == "(c) Tester"
+    sub, gps = exif.get_ifd(0x8769), exif.get_ifd(0x8825)
+    assert sub[0x9003] == "2021:06:01 12:34:56" and sub[0xA434] == "Lens 35mm" and float(sub[0x829D]) == 2.8
+    assert gps[1] == "N" and tuple(float(v) for v in gps[2]) == (51.0, 30.0, 0.0)
+    with Image.open(folder / "phone.jpg") as im:  # the input had its thumbnail; the result has none
+        assert (
+            len(im.getexif().get_ifd(ExifTags.IFD.IFD1)) == 2
+            and made["thumb"] in (folder / "phone.jpg").read_bytes()
+        )
+    assert made["thumb"] not in (out / "phone.jpg").read_bytes() and not exif.get_ifd(ExifTags.IFD.IFD1)
+    assert b'dc:creator="Tester"' in jpg.info["xmp"]
+
+    # HEIC and WebP: their format and EXIF
+    heic, webp = Image.open(out / "iphone.heic"), Image.open(out / "web.webp")
+    assert heic.format == "HEIF" and heic.getexif().get_ifd(0x8769)[0x9003] == "2021:06:01 12:34:56"
+    assert webp.format == "WEBP" and webp.getexif()[0x0110] == "TestCam X1"
+    assert heic.getexif()[0x0112] == 1 and made["thumb"] not in (out / "iphone.heic").read_bytes()
+
+    # RAW: demosaiced, a 16-bit TIFF with the camera's name
+    raw = cv2.imread(str(out / "raw.tif"), cv2.IMREAD_UNCHANGED)
+    assert raw.dtype == np.uint16 and raw.shape == (48, 64, 3) and raw.std() > 100
+    assert Image.open(out / "raw.tif").getexif()[0x0110] == "TestModel"
+
+
+def test_strip_metadata_writes_none_of_it_in_srgb(repo_conf, tiny_checkpoint, tmp_path, camera_folder):
+    folder, made = camera_folder
+    out = tmp_path / "out"
+    conf = predict_conf(repo_conf, tiny_checkpoint, out, strength=0.0, strip_metadata=True)
+    result = run_script("predict.py", tmp_path, conf, str(folder / "phone.jpg"), str(folder / "camera.png"))
+    assert result.returncode == 0, result.stderr
+    for name in ("phone.jpg", "camera.png"):
+        im = Image.open(out / name)
+        assert not im.info.get("icc_profile") and not im.info.get("exif") and not im.info.get("xmp")
+        assert len(im.getexif()) == 0
+    # in sRGB: the Adobe RGB photo's colours converted, not its numbers copied
+    srgb = photo.to_srgb(made["rgb"].astype(np.float32) / 255, {"icc": made["adobe"], "profile": None})
+    assert np.abs(np.asarray(Image.open(out / "camera.png"), float) - np.clip(srgb, 0, 1) * 255).max() <= 1
+
+
+def test_output_format_and_plain_files(repo_conf, tiny_checkpoint, tmp_path):
+    folder, out = tmp_path / "in", tmp_path / "out"
+    folder.mkdir()
+    save(folder / "a.jpg", make_photo(40, 48), "JPEG")
+    save(folder / "b.bmp", make_photo(40, 48, seed=2), "BMP")
+    conf = predict_conf(repo_conf, tiny_checkpoint, out)
+    assert run_script("predict.py", tmp_path, conf, str(folder)).returncode == 0
+    assert sorted(os.listdir(out)) == ["a.jpg", "b.bmp"] and Image.open(out / "a.jpg").format == "JPEG"
+    result = run_script("predict.py", tmp_path, conf, str(folder), "--output_format", "webp")
+    assert result.returncode == 0 and {"a.webp", "b.webp"} <= set(os.listdir(out))
+    bad = run_script("predict.py", tmp_path, conf, str(folder), "--output_format", "gif")
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "output_format" in bad.stderr
+
+
+@pytest.mark.parametrize("colorants, curve", [(DISPLAY_P3, SRGB_CURVE), (ADOBE_RGB, GAMMA_22)])
+def test_a_neutral_grey_stays_neutral_at_strength_1(repo_conf, tmp_path, colorants, curve):
+    """A model that brightens every channel alike (identity U-Nets, the finest head's bias +0.1):
+    a grey ramp in a wide-gamut profile comes back grey, and brighter, in that profile."""
+    import torch
+
+    from conftest import TINY_ARCH
+    from model import build_generator, export_generator_weights
+
+    generator = build_generator(TINY_ARCH)
+    for unet in generator.unets:
+        torch.nn.init.zeros_(unet.head.weight), torch.nn.init.zeros_(unet.head.bias)
+    torch.nn.init.constant_(generator.unets[-1].head.bias, 0.1)
+    export_generator_weights(str(tmp_path / "brighten.pth"), generator, TINY_ARCH)
+    ramp = np.repeat(np.tile(np.linspace(30, 200, 64), (48, 1))[..., None], 3, axis=2).astype(np.uint8)
+    save(tmp_path / "grey.png", ramp, "PNG", icc_profile=make_icc("wide", colorants, curve))
+    conf = predict_conf(repo_conf, (str(tmp_path / "brighten.pth"),), tmp_path / "out", max_side=128)
+    result = run_script("predict.py", tmp_path, conf, str(tmp_path / "grey.png"))
+    assert result.returncode == 0, result.stderr
+    out = np.asarray(Image.open(tmp_path / "out" / "grey.png"), int)
+    assert np.ptp(out, axis=2).max() <= 1 and out.mean() > ramp.mean() + 10

@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 
-from photo import read_image, write_image
+from photo import output_extension, write_image
 from utils import (
     argument_parser,
     correction_settings,
@@ -115,16 +115,17 @@ def predict_case(model, photo, out, repeats, correction, queue):
     """Run in a fresh (spawned) process, as predict.py holds one photo at a time: read, correct and
     write `photo` `repeats` times; put the stage times, the process's peak memory and the output size."""
     from inference import correct_image, load_backend
+    from photo import read_photo, write_photo
 
     backend = load_backend(model)
     runs = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        rgb, alpha, depth = read_image(photo)
+        rgb, alpha, info = read_photo(photo)
         t1 = time.perf_counter()
-        result = correct_image(rgb, backend, **correction)
+        result = correct_image(rgb, backend, **correction, clip=False)
         t2 = time.perf_counter()
-        write_image(out, result, alpha, depth)
+        write_photo(out, result, alpha, info)
         runs.append([t1 - t0, t2 - t1, time.perf_counter() - t2])
         del rgb, alpha, result
     # VmHWM: this process's own peak (a spawned process shares no pages with its parent).
@@ -147,11 +148,11 @@ def bench_predict(conf, work, conf_path):
         "PyTorch": conf["pretrained_model"],
         "ONNX Runtime": export_temp_onnx(conf["pretrained_model"], work),
     }
-    correction = correction_settings(conf)
+    correction, fmt = correction_settings(conf), conf["output_format"]
     rows = []
     print(
         "| backend | photo | seconds per photo (median) | read / correct / write | first photo "
-        "| peak memory | PNG size |\n"
+        f"| peak memory | {conf['output_format']} output size |\n"
         "|---|---|---|---|---|---|---|"
     )
     for height, width in ((850, 1280), (4000, 6000)):
@@ -159,7 +160,7 @@ def bench_predict(conf, work, conf_path):
         write_image(photo, synthetic_photo(height, width))
         for name, model in models.items():
             measured = in_fresh_process(
-                predict_case, model, photo, os.path.join(work, "out.png"), 4, correction
+                predict_case, model, photo, os.path.join(work, "out" + output_extension(photo, fmt)), 4, correction
             )
             warm = np.array(measured["runs"][1:])
             stages = np.median(warm, axis=0)
@@ -180,7 +181,7 @@ def bench_predict(conf, work, conf_path):
                 f"{row['correct_s']:.2f} / {row['write_s']:.2f} s | {row['first_s']:.2f} s | "
                 f"{row['peak_rss_mb']:.0f} MB | {row['output_mb']:.1f} MB |"
             )
-    return {"correction": correction, "rows": rows}
+    return {"correction": correction, "output_format": fmt, "rows": rows}
 
 
 def bench_train(conf, work, conf_path):

@@ -1,6 +1,8 @@
 """Training data: normally exposed photos with exposure errors synthesised on the fly, and
-optionally real (input, ground truth) pairs in MSEC naming. Photos are decoded once, shrunk
-to `max_image_side` and kept in memory as uint8."""
+optionally real (input, ground truth) pairs in MSEC naming. Each photo is decoded and shrunk to
+`max_image_side` when an item needs it, in the DataLoader's workers, so that start-up and memory
+do not grow with the number of photos; a set small enough (`cache_images`) is decoded once and
+kept in memory as uint8 instead, which gives the same items."""
 
 import os
 import sys
@@ -12,15 +14,11 @@ import torchvision.transforms.functional as TF
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
-from photo import ImageReadError, read_image
-from utils import (
-    find_msec_pairs,
-    fit_long_side,
-    list_images,
-    pad_bottom_right,
-    resize,
-    to_uint8,
-)
+from photo import ImageReadError, photo_size, read_image
+from utils import find_msec_pairs, fit_long_side, list_images, pad_bottom_right, resize, to_uint8
+
+# cache_images "auto": keep the decoded photos in memory when they take at most this much.
+AUTO_CACHE_BYTES = 2 * 1024**3
 
 
 def load_photo(path, max_side):
@@ -30,26 +28,45 @@ def load_photo(path, max_side):
     return to_uint8(rgb)
 
 
-def load_photos(paths, max_side, desc):
-    """Decode in threads (the decoders release the GIL). Unreadable files are skipped with a
-    warning; returns (photos, indices of the paths kept)."""
+def _threads(fn, items, desc):
+    with ThreadPoolExecutor(max(os.cpu_count() or 1, 1)) as pool:  # the decoders release the GIL
+        return list(tqdm(pool.map(fn, items), total=len(items), desc=desc, leave=False))
 
-    def load(path):
+
+def probe_photos(paths, max_side, desc):
+    """Each file's size from its header only (no decoding). Unreadable files are skipped with a
+    warning; returns (indices of the paths kept, bytes the kept photos take decoded at max_side)."""
+
+    def probe(path):
         try:
-            return load_photo(path, max_side)
+            h, w = photo_size(path)
         except ImageReadError as e:
             print(f"warning: skipping unreadable image: {e}", file=sys.stderr)
             return None
+        h, w = fit_long_side(h, w, max_side) if max_side else (h, w)
+        return 3 * h * w
 
-    with ThreadPoolExecutor(max(os.cpu_count() or 1, 1)) as pool:
-        photos = list(tqdm(pool.map(load, paths), total=len(paths), desc=desc, leave=False))
-    kept = [i for i, p in enumerate(photos) if p is not None]
+    sizes = _threads(probe, paths, desc)
+    kept = [i for i, size in enumerate(sizes) if size is not None]
     if len(kept) < len(paths):
         print(
             f"warning: {desc}: {len(paths) - len(kept)} of {len(paths)} images were unreadable and skipped",
             file=sys.stderr,
         )
-    return [photos[i] for i in kept], kept
+    return kept, sum(sizes[i] for i in kept)
+
+
+def decode_all(paths, max_side, desc):
+    """The photos decoded in threads (the in-memory cache), a path kept where decoding failed: the
+    item that needs it then says so, as when streaming."""
+
+    def load(path):
+        try:
+            return load_photo(path, max_side)
+        except ImageReadError:
+            return path
+
+    return _threads(load, paths, desc)
 
 
 # ---------------------------------------------------------------- synthesis
@@ -104,9 +121,18 @@ class ExposureDataset(Dataset):
     neither flips nor rotates)."""
 
     def __init__(
-        self, targets, inputs, image_size, synthesis, train, seed=0, multiple=1, identity_fraction=0.0
+        self,
+        targets,
+        inputs,
+        image_size,
+        synthesis,
+        train,
+        seed=0,
+        multiple=1,
+        identity_fraction=0.0,
+        max_side=0,
     ):
-        self.targets, self.inputs = targets, inputs
+        self.targets, self.inputs, self.max_side = targets, inputs, max_side
         self.crop_h, self.crop_w = image_size
         self.synthesis, self.train, self.seed, self.epoch = synthesis, train, seed, 0
         self.multiple, self.identity_fraction = multiple, identity_fraction
@@ -114,10 +140,23 @@ class ExposureDataset(Dataset):
     def __len__(self):
         return len(self.targets)
 
+    def photo(self, entry):
+        """A photo as uint8: kept in memory, or a path decoded now (streaming)."""
+        return load_photo(entry, self.max_side) if isinstance(entry, str) else entry
+
     def __getitem__(self, key):
         index, working_size = key if isinstance(key, tuple) else (key, None)
+        for attempt in range(len(self)):  # a file that fails to decode now: the next item instead
+            try:
+                target = self.photo(self.targets[(index + attempt) % len(self)])
+                given = self.inputs[(index + attempt) % len(self)]
+                given = None if given is None else self.photo(given)
+                break
+            except ImageReadError as e:
+                print(f"warning: {e}; item {index} takes the next photo instead", file=sys.stderr)
+        else:
+            raise ImageReadError("no training photo could be decoded")
         rng = np.random.default_rng([self.seed, self.epoch if self.train else 0, index])
-        target, given = self.targets[index], self.inputs[index]
         if given is not None and given.shape != target.shape:
             given = resize(given, *target.shape[:2])
         # (no draw at all when the fraction is 0, so crop training keeps its random stream)
@@ -195,6 +234,7 @@ def fixed_view(dataset, count):
         False,
         dataset.seed,
         dataset.multiple,
+        max_side=dataset.max_side,
     )
 
 
@@ -252,16 +292,17 @@ def collate(items):
 
 def build_dataset(conf, photo_dir, pair_input_dir, pair_gt_dir, train, multiple=1, log=print):
     """Photos from `photo_dir` (synthesised inputs) plus real pairs, either source optional.
-    Returns None when both are empty strings."""
+    Returns None when both are empty strings. Only headers are read here (unreadable files skipped
+    and counted); the photos are decoded per item, or all now where `cache_images` says so."""
     targets, inputs = [], []
     max_side, split = conf["max_image_side"], "train" if train else "valid"
     if photo_dir:
         paths, _ = list_images(photo_dir)
         if not paths:
             raise FileNotFoundError(f"no images in {photo_dir}")
-        photos, _ = load_photos(paths, max_side, f"loading {split} photos")
-        targets += photos
-        inputs += [None] * len(photos)
+        kept, _ = probe_photos(paths, max_side, f"checking {split} photos")
+        targets += [paths[i] for i in kept]
+        inputs += [None] * len(kept)
     if pair_input_dir or pair_gt_dir:
         if not (pair_input_dir and pair_gt_dir):
             raise ValueError(f"paired {split} data needs both an input and a ground-truth folder")
@@ -273,14 +314,14 @@ def build_dataset(conf, photo_dir, pair_input_dir, pair_gt_dir, train, multiple=
                 f"no matching (input, ground truth) pairs in {pair_input_dir} / {pair_gt_dir}"
             )
         gt_paths = sorted({gt for _, gt, _ in pairs})
-        gt_photos, kept = load_photos(gt_paths, max_side, f"loading {split} ground truths")
-        gt_by_path = {gt_paths[i]: photo for i, photo in zip(kept, gt_photos)}
-        usable = [p for p in pairs if p[1] in gt_by_path]
-        in_photos, kept = load_photos([p[0] for p in usable], max_side, f"loading {split} inputs")
-        targets += [gt_by_path[usable[i][1]] for i in kept]
-        inputs += in_photos
+        readable = {gt_paths[i] for i in probe_photos(gt_paths, max_side, f"checking {split} ground truths")[0]}
+        usable = [p for p in pairs if p[1] in readable]
+        kept, _ = probe_photos([p[0] for p in usable], max_side, f"checking {split} inputs")
+        targets += [usable[i][1] for i in kept]
+        inputs += [usable[i][0] for i in kept]
     if not targets:
         return None
+    targets, inputs = cache(targets, inputs, conf["cache_images"], max_side, split, log)
     synthesis = {
         k: conf[k]
         for k in (
@@ -301,4 +342,23 @@ def build_dataset(conf, photo_dir, pair_input_dir, pair_gt_dir, train, multiple=
         conf["seed"],
         multiple,
         conf["identity_fraction"],
+        max_side,
     )
+
+
+def cache(targets, inputs, mode, max_side, split, log):
+    """The photos decoded once into memory (each file once: a ground truth shared by five inputs
+    is held once) when mode is true, or "auto" and they take at most AUTO_CACHE_BYTES; else the
+    paths, decoded per item."""
+    unique = sorted(set(targets) | {p for p in inputs if p is not None})
+    if mode == "auto":
+        _, size = probe_photos(unique, max_side, f"sizing {split} photos")
+        mode = size <= AUTO_CACHE_BYTES
+        log(
+            f"{split}: {len(unique)} photos, {size / 1e9:.2f} GB decoded: "
+            f"{'kept in memory' if mode else 'decoded per item in the loader workers'} (cache_images auto)"
+        )
+    if not mode:
+        return targets, inputs
+    decoded = dict(zip(unique, decode_all(unique, max_side, f"loading {split} photos")))
+    return [decoded[p] for p in targets], [None if p is None else decoded[p] for p in inputs]

@@ -94,6 +94,20 @@ def read_photo(path):
     return rgb, (None if alpha is None else alpha.astype(np.float32) * scale), info
 
 
+def photo_size(path):
+    """(height, width) as stored, from the file's header alone; ImageReadError if unreadable."""
+    try:
+        if path.lower().endswith(RAW_EXTENSIONS):
+            import rawpy
+
+            with rawpy.imread(path) as raw:
+                return raw.sizes.height, raw.sizes.width
+        with Image.open(path) as im:
+            return im.height, im.width
+    except Exception as e:  # Pillow and LibRaw raise many kinds for files that are not photos
+        raise ImageReadError(f"cannot read {path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+
+
 def decode_pixels(path, im):
     """uint8/uint16 samples, upright. OpenCV for PNG/TIFF, which keeps 16-bit samples that Pillow
     reduces to 8 bits for colour images; Pillow for everything else."""

@@ -57,6 +57,7 @@ SCHEMA = {
         "paired_valid_input_dir": "dir_or_empty",
         "paired_valid_gt_dir": "dir_or_empty",
         "max_image_side": "int",
+        "cache_images": "cache",
         "batch_size": "posint",
         "epochs": "posint",
         "init_lr": "number",
@@ -211,6 +212,7 @@ def _kinds(level_count):
             '"same" (each photo in its own format) or one of "jpg", "png", "tif", "webp", "heic"',
         ),
         "precision": (lambda v: v in ("auto", "bf16", "fp32"), '"auto", "bf16" or "fp32"'),
+        "cache": (lambda v: v in ("auto", True, False), '"auto", true or false'),
         "file": (lambda v: isinstance(v, str) and os.path.isfile(v), "an existing file"),
         "file_or_empty": (
             lambda v: isinstance(v, str) and (v == "" or os.path.isfile(v)),

@@ -148,7 +148,7 @@ def test_missing_or_empty_data_folder_is_one_line(repo_conf, tmp_path):
     assert result.returncode == 2 and result.stderr.strip().splitlines()[-1].startswith(
         "error: no training data"
     )
-    assert "docs/data.md" in result.stderr and "loading valid" not in result.stderr
+    assert "docs/data.md" in result.stderr and "valid" not in result.stderr
 
 
 def test_unreadable_image_is_skipped_and_counted(repo_conf, tmp_path):
@@ -424,3 +424,43 @@ def test_whole_photo_history_has_every_size_when_validated(repo_conf, tmp_path):
     rows = read_history(conf["train"]["model_save_dir"])
     assert rows[0]["valid_psnr_16"] == "" and float(rows[1]["valid_psnr_16"]) > 0
     assert float(rows[0]["valid_seconds"]) >= 0 and "16 px" in result.stdout
+
+
+def streaming_and_cached_sets(repo_conf, tmp_path, **changes):
+    from dataset import build_dataset
+
+    save_photos(str(tmp_path / "gts"), 4, size=(60, 90))
+    conf = train_conf(repo_conf, tmp_path, max_image_side=48, identity_fraction=0.2, **changes)
+    sets = []
+    for mode in (False, True):
+        conf["train"]["cache_images"] = mode
+        sets.append(build_dataset(conf["train"], str(tmp_path / "gts"), "", "", True, 8, log=lambda *a: None))
+    return sets
+
+
+def test_streamed_items_equal_cached_items_for_the_same_seed_epoch_and_index(repo_conf, tmp_path):
+    streamed, cached = streaming_and_cached_sets(repo_conf, tmp_path)
+    assert all(isinstance(t, str) for t in streamed.targets) and all(not isinstance(t, str) for t in cached.targets)
+    for epoch in (0, 3):
+        streamed.epoch = cached.epoch = epoch
+        for key in (0, 3, (1, 32), (2, 16)):
+            a, b = streamed[key], cached[key]
+            assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) and a[4] == b[4]
+
+
+def test_max_image_side_0_crops_from_the_stored_size(repo_conf, tmp_path):
+    from dataset import build_dataset
+
+    save_photos(str(tmp_path / "big"), 2, size=(120, 200))
+    conf = train_conf(repo_conf, tmp_path, max_image_side=0, cache_images="auto")
+    data = build_dataset(conf["train"], str(tmp_path / "big"), "", "", True, 8, log=lambda *a: None)
+    assert data.photo(data.targets[0]).shape == (120, 200, 3)
+    assert data[(0, 64)][2].shape == (3, 77, 128)  # lifted to twice the working size, below the stored size
+
+
+def test_a_photo_that_fails_to_decode_later_is_replaced_and_said(repo_conf, tmp_path, capsys):
+    streamed, _ = streaming_and_cached_sets(repo_conf, tmp_path)
+    with open(streamed.targets[1], "r+b") as f:  # the header still reads; the pixels do not
+        f.truncate(60)
+    item = streamed[1]
+    assert item[0].shape[0] == 3 and "takes the next photo instead" in capsys.readouterr().err

@@ -160,7 +160,12 @@ def bench_predict(conf, work, conf_path):
         write_image(photo, synthetic_photo(height, width))
         for name, model in models.items():
             measured = in_fresh_process(
-                predict_case, model, photo, os.path.join(work, "out" + output_extension(photo, fmt)), 4, correction
+                predict_case,
+                model,
+                photo,
+                os.path.join(work, "out" + output_extension(photo, fmt)),
+                4,
+                correction,
             )
             warm = np.array(measured["runs"][1:])
             stages = np.median(warm, axis=0)

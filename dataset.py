@@ -131,14 +131,17 @@ class ExposureDataset(Dataset):
         multiple=1,
         identity_fraction=0.0,
         max_side=0,
+        repeats=1,
     ):
-        self.targets, self.inputs, self.max_side = targets, inputs, max_side
+        self.targets, self.inputs, self.max_side, self.repeats = targets, inputs, max_side, repeats
         self.crop_h, self.crop_w = image_size
         self.synthesis, self.train, self.seed, self.epoch = synthesis, train, seed, 0
         self.multiple, self.identity_fraction = multiple, identity_fraction
 
     def __len__(self):
-        return len(self.targets)
+        """Each photo `repeats` times per epoch (crops_per_photo: the paper's 8 / 4 / 2 patches per
+        photo at 128 / 256 / 512 px); item i is photo i % len(targets), with its own random draws."""
+        return len(self.targets) * self.repeats
 
     def photo(self, entry):
         """A photo as uint8: kept in memory, or a path decoded now (streaming)."""
@@ -146,10 +149,11 @@ class ExposureDataset(Dataset):
 
     def __getitem__(self, key):
         index, working_size = key if isinstance(key, tuple) else (key, None)
-        for attempt in range(len(self)):  # a file that fails to decode now: the next item instead
+        count = len(self.targets)
+        for attempt in range(count):  # a file that fails to decode now: the next photo instead
             try:
-                target = self.photo(self.targets[(index + attempt) % len(self)])
-                given = self.inputs[(index + attempt) % len(self)]
+                target = self.photo(self.targets[(index + attempt) % count])
+                given = self.inputs[(index + attempt) % count]
                 given = None if given is None else self.photo(given)
                 break
             except ImageReadError as e:
@@ -222,7 +226,7 @@ def fixed_view(dataset, count):
     if not count:
         return None
     paired = [i for i, given in enumerate(dataset.inputs) if given is not None]
-    pool = paired or list(range(len(dataset)))
+    pool = paired or list(range(len(dataset.targets)))
     chosen = [
         pool[k] for k in np.unique(np.linspace(0, len(pool) - 1, min(count, len(pool))).round().astype(int))
     ]
@@ -314,7 +318,9 @@ def build_dataset(conf, photo_dir, pair_input_dir, pair_gt_dir, train, multiple=
                 f"no matching (input, ground truth) pairs in {pair_input_dir} / {pair_gt_dir}"
             )
         gt_paths = sorted({gt for _, gt, _ in pairs})
-        readable = {gt_paths[i] for i in probe_photos(gt_paths, max_side, f"checking {split} ground truths")[0]}
+        readable = {
+            gt_paths[i] for i in probe_photos(gt_paths, max_side, f"checking {split} ground truths")[0]
+        }
         usable = [p for p in pairs if p[1] in readable]
         kept, _ = probe_photos([p[0] for p in usable], max_side, f"checking {split} inputs")
         targets += [usable[i][1] for i in kept]
@@ -343,6 +349,7 @@ def build_dataset(conf, photo_dir, pair_input_dir, pair_gt_dir, train, multiple=
         multiple,
         conf["identity_fraction"],
         max_side,
+        conf["crops_per_photo"] if train else 1,
     )
 
 

@@ -105,7 +105,9 @@ def photo_size(path):
         with Image.open(path) as im:
             return im.height, im.width
     except Exception as e:  # Pillow and LibRaw raise many kinds for files that are not photos
-        raise ImageReadError(f"cannot read {path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+        raise ImageReadError(
+            f"cannot read {path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+        ) from None
 
 
 def decode_pixels(path, im):

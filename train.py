@@ -304,7 +304,11 @@ def build_models(conf, device, state, log):
             generator.load_state_dict(load_generator(conf["init_generator_from"], conf)[0].state_dict())
         except (ConfError, ValueError) as e:
             fail(str(e))
+        log(f"generator initialised from {conf['init_generator_from']}")
     discriminator = Discriminator(conf["discriminator_image_size"]).to(device, memory_format=layout)
+    if conf["init_discriminator_from"] and state is None:
+        discriminator.load_state_dict(discriminator_state(conf["init_discriminator_from"]))
+        log(f"discriminator initialised from {conf['init_discriminator_from']}")
     opt_g = torch.optim.Adam(generator.parameters(), lr=conf["init_lr"], weight_decay=conf["weight_decay"])
     opt_d = torch.optim.Adam(
         discriminator.parameters(),
@@ -351,6 +355,17 @@ def load_training_state(path, arch):
             f"{path} holds weights only (no optimiser state to resume): use it as init_generator_from instead"
         )
     return state
+
+
+def discriminator_state(path):
+    """The discriminator of a last.pth (the paper's 512 px stage starts from the 256 px stage's)."""
+    try:
+        state = read_checkpoint(path)
+    except ValueError as e:
+        fail(str(e))
+    if "discriminator" not in state:
+        fail(f'{path} holds no discriminator (a last.pth of train.py does): set init_discriminator_from ""')
+    return state["discriminator"]
 
 
 def rng_states():
@@ -410,8 +425,12 @@ def save_epoch(conf, models, epoch, best_psnr, history, improved, val_psnr, val_
 # ---------------------------------------------------------------- one epoch
 
 
-def lr_at(epoch, epochs, init_lr, final_lr):
-    """Cosine from init_lr (first epoch) down to final_lr (last epoch); never climbs back."""
+def lr_at(epoch, epochs, init_lr, final_lr, step_epochs=0):
+    """Cosine from init_lr (first epoch) down to final_lr (last epoch), never climbing back; or,
+    with step_epochs N > 0, the official MATLAB schedule (src/train_network.m of the paper's code):
+    init_lr halved after every N epochs (final_lr unused)."""
+    if step_epochs:
+        return init_lr * 0.5 ** (epoch // step_epochs)
     if epochs <= 1:
         return init_lr
     return final_lr + (init_lr - final_lr) * 0.5 * (1 + math.cos(math.pi * epoch / (epochs - 1)))
@@ -421,8 +440,9 @@ def train_one_epoch(models, loader, conf, epoch, device, rank, world, last_path)
     """One pass over the training set; returns the history row (learning rates, mean losses) and a
     few (input, output, target) triples from the last batch for samples.png."""
     adversarial = epoch + 1 >= conf["begin_use_adv_loss_epoch"] and conf["adversarial_loss_weight"] > 0
-    lr_g = lr_at(epoch, conf["epochs"], conf["init_lr"], conf["final_lr"])
-    lr_d = lr_at(epoch, conf["epochs"], conf["discriminator_init_lr"], conf["discriminator_final_lr"])
+    step = conf["lr_step_epochs"]
+    lr_g = lr_at(epoch, conf["epochs"], conf["init_lr"], conf["final_lr"], step)
+    lr_d = lr_at(epoch, conf["epochs"], conf["discriminator_init_lr"], conf["discriminator_final_lr"], step)
     for opt, lr in ((models["opt_g"], lr_g), (models["opt_d"], lr_d)):
         for group in opt.param_groups:
             group["lr"] = lr

@@ -440,7 +440,9 @@ def streaming_and_cached_sets(repo_conf, tmp_path, **changes):
 
 def test_streamed_items_equal_cached_items_for_the_same_seed_epoch_and_index(repo_conf, tmp_path):
     streamed, cached = streaming_and_cached_sets(repo_conf, tmp_path)
-    assert all(isinstance(t, str) for t in streamed.targets) and all(not isinstance(t, str) for t in cached.targets)
+    assert all(isinstance(t, str) for t in streamed.targets) and all(
+        not isinstance(t, str) for t in cached.targets
+    )
     for epoch in (0, 3):
         streamed.epoch = cached.epoch = epoch
         for key in (0, 3, (1, 32), (2, 16)):
@@ -464,3 +466,40 @@ def test_a_photo_that_fails_to_decode_later_is_replaced_and_said(repo_conf, tmp_
         f.truncate(60)
     item = streamed[1]
     assert item[0].shape[0] == 3 and "takes the next photo instead" in capsys.readouterr().err
+
+
+def test_paper_recipe_three_stages_chain_from_each_others_weights(repo_conf, tmp_path):
+    """docs/reproduce.md's three stages at toy scale (crops growing 16 -> 24 -> 32 px, step decay,
+    the adversarial term joining later, crops_per_photo): each stage starts from the previous
+    one's last.pth, the discriminator too in the last stage. Run at learning rate 0, a stage must
+    end with exactly the weights it started from."""
+    from model import read_checkpoint
+
+    common = dict(epochs=2, lr_step_epochs=1, init_lr=1e-3, discriminator_init_lr=1e-4, identity_fraction=0.0)
+    stages = [
+        dict(image_size=[16, 16], crops_per_photo=2, begin_use_adv_loss_epoch=1000),
+        dict(image_size=[24, 24], crops_per_photo=2, begin_use_adv_loss_epoch=2),
+        dict(image_size=[32, 32], crops_per_photo=1, begin_use_adv_loss_epoch=1),
+    ]
+    previous = None
+    for k, stage in enumerate(stages):
+        folder = str(tmp_path / f"stage{k}")
+        chain = dict(init_generator_from=previous or "", init_discriminator_from=previous if k == 2 else "")
+        conf = train_conf(repo_conf, tmp_path, model_save_dir=folder, **common, **stage, **chain)
+        result = run_train(tmp_path, conf)
+        assert result.returncode == 0, result.stderr[-2000:]
+        rows = read_history(folder)
+        assert [float(r["lr"]) for r in rows] == [1e-3, 5e-4]  # halved after every epoch
+        assert [int(r["adversarial"]) for r in rows] == [
+            stage["begin_use_adv_loss_epoch"] <= e for e in (1, 2)
+        ]
+        if previous:
+            assert f"generator initialised from {previous}" in result.stdout
+            zero = dict(init_lr=0.0, discriminator_init_lr=0.0, model_save_dir=folder + "_lr0", epochs=1)
+            frozen = train_conf(repo_conf, tmp_path, **{**common, **stage, **chain, **zero})
+            assert run_train(tmp_path, frozen).returncode == 0
+            before, after = read_checkpoint(previous), read_checkpoint(folder + "_lr0/last.pth")
+            for part in ("generator",) + (("discriminator",) if k == 2 else ()):
+                assert all(torch.equal(before[part][n].float(), after[part][n].float()) for n in before[part])
+        previous = os.path.join(folder, "last.pth")
+    assert len(ExposureDataset([0] * 3, [None] * 3, (8, 8), {}, True, repeats=4)) == 12

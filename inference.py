@@ -135,10 +135,10 @@ def correct_batch(
         photos, network_outputs(photos, backend, max_side, image_size, ensemble)
     ):
         full_size = photo.shape[:2] == low_in.shape[:2]
-        if full_size and strength == 1:
+        if guided:
+            results.append(render_correction(photo, fitted_correction(low_in, low_out), strength, clip))
+        elif full_size and strength == 1:
             results.append(np.ascontiguousarray(low_out))
-        elif guided:  # at full size too: strength then acts on maps fitted at full size, keeping detail
-            results.append(guided_upsample(low_in, low_out, photo, strength, clip=clip))
         else:
             lifted = low_out if full_size else resize(low_out, *photo.shape[:2])
             results.append(np.clip(lifted if strength == 1 else photo + strength * (lifted - photo), 0, 1))
@@ -149,6 +149,25 @@ def correct_image(
     rgb, backend, max_side, guided=True, image_size=None, ensemble=False, strength=1.0, clip=True
 ):
     return correct_batch([rgb], backend, max_side, guided, image_size, ensemble, strength, clip)[0]
+
+
+def prepare_correction(photo, backend, max_side, image_size=None, ensemble=False):
+    """What the network says about one photo, kept so that another strength re-renders without
+    running it again (app.py): the network's input and output and the fitted affine maps."""
+    return fitted_correction(*network_outputs([photo], backend, max_side, image_size, ensemble)[0])
+
+
+def fitted_correction(low_in, low_out):
+    return {"low_in": low_in, "low_out": low_out, "maps": fit_maps(low_in, low_out)}
+
+
+def render_correction(photo, correction, strength=1.0, clip=True):
+    """The guided result at `strength`: the network's own output where it ran at the photo's size
+    and strength is 1; else the maps, scaled to the strength, applied at full resolution (at full
+    size too, so that strength acts on maps and keeps detail)."""
+    if photo.shape[:2] == correction["low_in"].shape[:2] and strength == 1:
+        return np.ascontiguousarray(correction["low_out"])
+    return apply_affine_maps(*scale_strength(*correction["maps"], strength), photo, clip=clip)
 
 
 # ---------------------------------------------------------------- guided upsampling (the one formula)
@@ -209,14 +228,14 @@ def fit_maps(low_in, low_out, radius=None, eps=GUIDED_EPS):
     return fit_affine_maps(low_in.astype(np.float32), low_out.astype(np.float32), box_filter(radius), np, eps)
 
 
-def guided_upsample(low_in, low_out, full_in, strength=1.0, radius=None, eps=GUIDED_EPS, clip=True):
+def guided_upsample(low_in, low_out, full_in, strength=1.0, radius=None, eps=GUIDED_EPS):
     """Lift a low-resolution correction to full resolution: the affine maps fitted between the
     low-resolution pair (fit_affine_maps), upsampled bilinearly and applied to the full-resolution
     input. Detail comes from the full-resolution input, the colour and tone change from the network
     (the paper's bilateral guided upsampling, in guided-filter form)."""
     coef_a, coef_b = fit_maps(low_in, low_out, radius, eps)
     coef_a, coef_b = scale_strength(coef_a, coef_b, strength)
-    return apply_affine_maps(coef_a, coef_b, full_in, clip=clip)
+    return apply_affine_maps(coef_a, coef_b, full_in)
 
 
 def apply_affine_maps(coef_a, coef_b, full_in, strip_rows=64, out=None, clip=True):

@@ -1,0 +1,176 @@
+"""A page in the browser to correct photos: drop them, compare before and after, adjust, download.
+
+`python app.py [--host 127.0.0.1] [--port 7860] [--KEY VALUE ...]` serves the page on this machine
+only (no public share link, no analytics, nothing fetched from the internet) with the `predict`
+section's model and settings (`--pretrained_model other.pth` for another). Photos go through the
+code predict.py uses: photo.read_photo, inference.prepare_correction / render_correction (which
+inference.correct_batch is made of) and photo.write_photo, so a download is what predict.py
+writes (full resolution, the photo's own format, its colour profile and metadata). A new strength
+re-renders from the fitted maps without running the network; a new working size runs it again.
+Requests queue, one photo set at a time, so two users both get their results.
+"""
+
+import os
+import tempfile
+import time
+
+import numpy as np
+
+from inference import load_backend, prepare_correction, render_correction
+from photo import ImageReadError, output_extension, photo_size, read_photo, write_photo
+from utils import ConfError, argument_parser, fail, fit_long_side, parse_with_conf, resize, to_uint8
+
+PREVIEW_SIDE = 1280  # the page shows photos at most this large; downloads are full size
+
+
+def parse_args():
+    parser = argument_parser(__doc__, "predict")
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to serve on (default: this machine only)"
+    )
+    parser.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    parser.add_argument("--max-megapixels", type=float, default=100, help="refuse photos larger than this")
+    return parse_with_conf(parser, "predict")
+
+
+def main():
+    args, conf = parse_args()
+    if not 0 < args.port < 65536:
+        fail(f"--port must be in 1..65535, got {args.port}")
+    try:
+        backend = load_backend(conf["pretrained_model"], conf)
+    except (ConfError, ValueError) as e:
+        fail(str(e))
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    page = build_page(backend, conf, args.max_megapixels)
+    page.queue(default_concurrency_limit=1).launch(
+        server_name=args.host, server_port=args.port, share=False, theme=offline_theme(), footer_links=[]
+    )
+
+
+# ---------------------------------------------------------------- the work (no gradio here)
+
+
+def load_photos(paths, max_megapixels):
+    """Decoded photos ({name, path, rgb, alpha, info}) and a message for each file refused."""
+    photos, messages = [], []
+    for path in paths or []:
+        name = os.path.basename(path)
+        try:
+            h, w = photo_size(path)
+            if h * w > max_megapixels * 1e6:
+                messages.append(
+                    f"{name} is {h * w / 1e6:.0f} MP; this page takes up to {max_megapixels:.0f} MP"
+                )
+                continue
+            rgb, alpha, info = read_photo(path)
+        except ImageReadError:
+            messages.append(
+                f"{name} is not a photo this page reads (JPEG, PNG, TIFF, WebP, HEIC, camera RAW)"
+            )
+            continue
+        photos.append({"name": name, "path": path, "rgb": rgb, "alpha": alpha, "info": info})
+    return photos, messages
+
+
+def prepare(photos, backend, max_side, ensemble):
+    """Run the network once per photo at the working size; returns the seconds it took."""
+    started = time.perf_counter()
+    for photo in photos:
+        photo["correction"] = prepare_correction(photo["rgb"], backend, max_side, None, ensemble)
+    return time.perf_counter() - started
+
+
+def render(photos, strength, out_dir, output_format):
+    """Each photo's result at `strength`, written at full size as predict.py writes it; returns
+    the files and the seconds it took."""
+    started, files = time.perf_counter(), []
+    for photo in photos:
+        photo["result"] = render_correction(photo["rgb"], photo["correction"], strength, clip=False)
+        stem = os.path.splitext(photo["name"])[0]
+        out = os.path.join(out_dir, stem + output_extension(photo["name"], output_format))
+        write_photo(out, photo["result"], photo["alpha"], photo["info"])
+        files.append(out)
+    return files, time.perf_counter() - started
+
+
+def preview(photo):
+    """(before, after) as uint8 sRGB, at most PREVIEW_SIDE on the long side."""
+    h, w = fit_long_side(*photo["rgb"].shape[:2], PREVIEW_SIDE)
+    small = lambda x: to_uint8(x if x.shape[:2] == (h, w) else resize(np.clip(x, 0, 1), h, w))
+    return small(photo["rgb"]), small(photo["result"])
+
+
+def status_line(model, photos, messages, network_s, render_s):
+    lines = [f"**model** `{model}`"]
+    if photos:
+        what = f"network {network_s:.2f} s, " if network_s is not None else "network not rerun, "
+        lines.append(f"{len(photos)} photo(s): {what}render and write {render_s:.2f} s")
+    return "  \n".join(lines + [f"⚠ {m}" for m in messages])
+
+
+# ---------------------------------------------------------------- the page
+
+
+def build_page(backend, conf, max_megapixels):
+    import gradio as gr
+
+    out_root = tempfile.mkdtemp(prefix="exposure-correct-")
+    model, fmt = conf["pretrained_model"], conf["output_format"]
+
+    def correct(files, strength, max_side, ensemble):
+        photos, messages = load_photos(files, max_megapixels)
+        if not photos:
+            messages = messages or ["Drop one or more photos first."]
+            return [], gr.update(choices=[], value=None), None, None, status_line(model, [], messages, 0, 0)
+        network_s = prepare(photos, backend, int(max_side), bool(ensemble))
+        downloads, render_s = render(photos, strength, tempfile.mkdtemp(dir=out_root), fmt)
+        names = [p["name"] for p in photos]
+        status = status_line(model, photos, messages, network_s, render_s)
+        return photos, gr.update(choices=names, value=names[0]), preview(photos[0]), downloads, status
+
+    def restrength(photos, strength, name):
+        if not photos:
+            return None, None, status_line(model, [], ["Drop one or more photos first."], 0, 0)
+        downloads, render_s = render(photos, strength, tempfile.mkdtemp(dir=out_root), fmt)
+        return show(photos, name), downloads, status_line(model, photos, [], None, render_s)
+
+    def show(photos, name):
+        chosen = [p for p in photos or [] if p["name"] == name]
+        return preview(chosen[0]) if chosen else None
+
+    with gr.Blocks(title="exposure-correct") as page:
+        gr.Markdown("# exposure-correct\nDrop over- or under-exposed photos; compare, adjust, download.")
+        photos = gr.State([])
+        with gr.Row():
+            files = gr.File(file_count="multiple", type="filepath", label="Photos")
+            with gr.Column():
+                strength = gr.Slider(0, 2, value=conf["strength"], step=0.05, label="Strength")
+                max_side = gr.Slider(
+                    64, 1024, value=conf["max_side"], step=64, label="Working size (long side, px)"
+                )
+                ensemble = gr.Checkbox(value=conf["self_ensemble"], label="Self-ensemble")
+                run = gr.Button("Correct", variant="primary", elem_id="correct")
+        status = gr.Markdown(elem_id="status")
+        choice = gr.Dropdown(choices=[], label="Photo")
+        slider = gr.ImageSlider(label="Before / after", type="numpy", format="png", elem_id="compare")
+        downloads = gr.File(file_count="multiple", label="Results at full resolution", elem_id="downloads")
+        outputs = [photos, choice, slider, downloads, status]
+        run.click(correct, [files, strength, max_side, ensemble], outputs, api_name="correct")
+        max_side.release(correct, [files, strength, max_side, ensemble], outputs, api_name=False)
+        strength.release(restrength, [photos, strength, choice], [slider, downloads, status], api_name=False)
+        choice.change(show, [photos, choice], slider, api_name=False)
+    return page
+
+
+def offline_theme():
+    """The default theme with the system's fonts: the stock one fetches web fonts from Google."""
+    import gradio as gr
+
+    return gr.themes.Default(
+        font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"]
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,160 @@
+"""app.py: its functions, its HTTP API (gradio_client against a server started here on a free
+loopback port) and the page in a real browser (headless Chromium, skipped when none is installed)."""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import ROOT, TINY_ARCH, make_photo, write_conf
+
+import app
+from inference import load_backend
+
+
+def photo_with_exif(path):
+    exif = Image.Exif()
+    exif[0x0110] = "TestCam X1"
+    Image.fromarray(make_photo(60, 80) // 2).save(path, "JPEG", quality=95, exif=exif)
+    return str(path)
+
+
+def test_refused_files_get_a_message_each(tmp_path):
+    (tmp_path / "notes.txt").write_text("not a photo")
+    good = photo_with_exif(tmp_path / "a.jpg")
+    photos, messages = app.load_photos([str(tmp_path / "notes.txt"), good], max_megapixels=100)
+    assert [p["name"] for p in photos] == ["a.jpg"] and messages == [
+        "notes.txt is not a photo this page reads (JPEG, PNG, TIFF, WebP, HEIC, camera RAW)"
+    ]
+    photos, messages = app.load_photos([good], max_megapixels=0.001)
+    assert not photos and messages == ["a.jpg is 0 MP; this page takes up to 0 MP"]
+    assert app.load_photos(None, 100) == ([], [])
+
+
+def test_a_new_strength_rerenders_without_the_network_and_downloads_are_predicts(tiny_checkpoint, tmp_path):
+    backend = load_backend(tiny_checkpoint[0])
+    calls, run = [], backend.run
+    backend.run = lambda batch: calls.append(1) or run(batch)
+    photos, _ = app.load_photos([photo_with_exif(tmp_path / "a.jpg")], 100)
+    app.prepare(photos, backend, 32, False)
+    assert len(calls) == 1
+    first, _ = app.render(photos, 1.0, str(tmp_path / "s1"), "same")
+    full = np.asarray(Image.open(first[0]), float)
+    none, _ = app.render(photos, 0.0, str(tmp_path / "s0"), "same")
+    assert len(calls) == 1  # strength alone: the fitted maps are reused
+    out = Image.open(none[0])
+    assert out.format == "JPEG" and out.size == (80, 60) and out.getexif()[0x0110] == "TestCam X1"
+    before = np.asarray(Image.open(tmp_path / "a.jpg"), float)
+    assert np.abs(np.asarray(out, float) - before).mean() < 1.5 < np.abs(full - before).mean()
+    before_preview, after_preview = app.preview(photos[0])
+    assert before_preview.shape == after_preview.shape == (60, 80, 3) and before_preview.dtype == np.uint8
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """app.py on a free loopback port with a tiny model, as a user starts it."""
+    import json
+
+    import torch
+
+    from model import build_generator, export_generator_weights
+
+    tmp_path = tmp_path_factory.mktemp("app")
+    torch.manual_seed(0)
+    model = str(tmp_path / "tiny.pth")
+    export_generator_weights(model, build_generator(TINY_ARCH), TINY_ARCH)
+    conf = json.load(open(os.path.join(ROOT, "conf.json")))
+    conf["predict"].update(TINY_ARCH, pretrained_model=model, max_side=64)
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "app.py", "--conf", write_conf(tmp_path, conf), "--port", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    for _ in range(120):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            assert process.poll() is None, process.stdout.read()
+            time.sleep(0.5)
+    yield url, tmp_path
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def call(url, files, strength=1.0):
+    from gradio_client import Client, handle_file
+
+    client = Client(url, verbose=False)
+    return client.predict([handle_file(f) for f in files], strength, 64, False, api_name="/correct")
+
+
+def test_http_api_corrects_refuses_bad_input_and_keeps_serving(server):
+    url, tmp_path = server
+    (tmp_path / "notes.txt").write_text("not a photo")
+    choices, compare, downloads, status = call(url, [str(tmp_path / "notes.txt")])
+    assert compare is None and downloads is None and "notes.txt is not a photo" in status
+    good = photo_with_exif(tmp_path / "b.jpg")
+    choices, compare, downloads, status = call(url, [good])
+    assert choices["value"] == "b.jpg" and len(compare) == 2 and "network" in status and "tiny.pth" in status
+    result = Image.open(downloads[0])
+    assert result.format == "JPEG" and result.size == (80, 60) and result.getexif()[0x0110] == "TestCam X1"
+
+
+def test_two_users_at_once_both_get_their_results(server):
+    url, tmp_path = server
+    paths = [photo_with_exif(tmp_path / f"user{i}.jpg") for i in range(2)]
+    results = {}
+    threads = [threading.Thread(target=lambda p=p: results.update({p: call(url, [p])})) for p in paths]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert sorted(os.path.basename(r[2][0]) for r in results.values()) == ["user0.jpg", "user1.jpg"]
+
+
+BROWSER = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(BROWSER is None, reason="no Chromium here (apt install chromium; .ci/run installs it)")
+def test_the_page_in_a_real_browser(server):
+    """Headless Chromium opens the page, uploads a photo, clicks Correct and waits for the result;
+    the screenshot must show the result, which differs from the input."""
+    from playwright.sync_api import sync_playwright
+
+    url, tmp_path = server
+    photo = photo_with_exif(tmp_path / "page.jpg")
+    flags = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=BROWSER, args=flags)
+        page = browser.new_page(viewport={"width": 1200, "height": 1400})
+        page.goto(url)
+        page.locator("input[type=file]").first.set_input_files(photo)
+        page.locator("#correct").click()
+        page.wait_for_selector("#status:has-text('network')", timeout=120_000)
+        page.wait_for_selector("#compare img[src]", state="attached", timeout=60_000)
+        page.wait_for_timeout(1000)  # the slider lays out both pictures
+        images = page.locator("#compare img")
+        sources = [images.nth(i).get_attribute("src") for i in range(images.count())]
+        shot = str(tmp_path / "page.png")
+        page.screenshot(path=shot, full_page=True)
+        browser.close()
+    assert len(sources) >= 2 and len(set(sources)) >= 2  # before and after are different pictures
+    assert Image.open(shot).size[0] == 1200 and os.path.getsize(shot) > 20_000

@@ -5,6 +5,7 @@ time and peak memory per photo, and training throughput. Uses the `predict` sect
     python benchmark.py predict   # read + correct + write, 1280x850 and 6000x4000, both backends
     python benchmark.py train     # training images/s at the train section's working sizes, fp32 and bf16
     python benchmark.py video     # frames/s at 1920x1080, both backends; flicker with and without smoothing
+    python benchmark.py data      # training data at scale: start-up time and memory, one worker's items/s
 
 Each prints a table and writes results/benchmark_<what>.json. Run it on an idle machine.
 `--KEY VALUE` overrides a key of the `predict` section (e.g. `--pretrained_model other.pth`).
@@ -14,6 +15,8 @@ import csv
 import json
 import multiprocessing
 import os
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -36,14 +39,20 @@ ROOT = os.path.dirname(os.path.abspath(__file__))
 
 def parse_args():
     parser = argument_parser(__doc__, "predict")
-    parser.add_argument("what", choices=["model", "predict", "train", "video"])
+    parser.add_argument("what", choices=["model", "predict", "train", "video", "data"])
     return parse_with_conf(parser, "predict")
 
 
 def main():
     args, conf = parse_args()
     with tempfile.TemporaryDirectory() as work:
-        benches = {"model": bench_model, "predict": bench_predict, "train": bench_train, "video": bench_video}
+        benches = {
+            "model": bench_model,
+            "predict": bench_predict,
+            "train": bench_train,
+            "video": bench_video,
+            "data": bench_data,
+        }
         result = benches[args.what](conf, work, args.conf)
     result["machine"] = f"{os.cpu_count()} CPU cores, torch threads {torch_threads()}"
     os.makedirs(os.path.join(ROOT, "results"), exist_ok=True)
@@ -152,7 +161,7 @@ def bench_predict(conf, work, conf_path):
     rows = []
     print(
         "| backend | photo | seconds per photo (median) | read / correct / write | first photo "
-        f"| peak memory | {conf['output_format']} output size |\n"
+        f"| peak memory | output size (output_format {conf['output_format']}: JPEG) |\n"
         "|---|---|---|---|---|---|---|"
     )
     for height, width in ((850, 1280), (4000, 6000)):
@@ -243,6 +252,124 @@ def train_speed(base, photos, size, precision, work):
         row = list(csv.DictReader(f))[1]
     steps = 64 // base["batch_size"]
     return steps * base["batch_size"] / float(row["seconds"])
+
+
+def bench_data(conf, work, conf_path, counts=(1000, 4000, 16000), unique=1000):
+    """Training data at scale. `unique` synthetic 1280x850 JPEGs, and folders of each of `counts`
+    photos (links to them, so the page cache holds them as it would hold a warm data set): for
+    each, train.py's time from its start to its 5th training step and the peak memory of it and its
+    loader worker (summed PSS), streamed (cache_images false) and as "auto" decides; then the items
+    per second one loader worker (one thread) prepares, streaming, at each working size and as
+    512 px crops from the full-size photos (the paper's last stage)."""
+    photos = os.path.join(work, "unique")
+    for i in tqdm_range(unique, "writing photos"):
+        write_image(os.path.join(photos, f"p{i:05d}.jpg"), synthetic_photo(850, 1280, seed=i))
+    base, rows = read_conf(conf_path)["train"], []
+    print("| photos | cache_images | seconds to step 5 | peak memory (MB) |\n|---|---|---|---|")
+    for count in counts:
+        folder = os.path.join(work, f"set{count}")
+        os.makedirs(folder)
+        for i in range(count):
+            os.symlink(os.path.join(photos, f"p{i % unique:05d}.jpg"), os.path.join(folder, f"p{i:05d}.jpg"))
+        for cache in (False, "auto"):
+            seconds, peak_mb = time_to_step(base, folder, cache, work)
+            rows.append(
+                {"photos": count, "cache_images": cache, "seconds_to_step_5": seconds, "peak_mb": peak_mb}
+            )
+            print(f"| {count:,} | {json.dumps(cache)} | {seconds:.1f} | {peak_mb:.0f} |")
+        shutil.rmtree(folder)
+    return {"startup": rows, "worker_items_per_s": worker_speeds(base, photos)}
+
+
+def tqdm_range(n, desc):
+    from tqdm import tqdm
+
+    return tqdm(range(n), desc=desc, leave=False)
+
+
+def time_to_step(base, folder, cache, work, step=5):
+    """train.py on `folder` (synthesis only, no validation): seconds from its start to training step
+    `step` (read from its progress bar), and the peak of its and its workers' summed PSS."""
+    import psutil
+
+    train = dict(
+        base,
+        train_data_dir=folder,
+        valid_data_dir="",
+        paired_train_input_dir="",
+        paired_train_gt_dir="",
+        paired_valid_input_dir="",
+        paired_valid_gt_dir="",
+        cache_images=cache,
+        fit_check_count=0,
+        epochs=1,
+        init_generator_from="",
+        model_save_dir=os.path.join(work, "ckpt_data"),
+        resume=False,
+    )
+    validate_section({"train": train}, "train")
+    run_conf = os.path.join(work, "conf_data.json")
+    with open(run_conf, "w") as f:
+        json.dump({"train": train}, f)
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-u", os.path.join(ROOT, "train.py"), "--conf", run_conf],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    watched, peak, text = psutil.Process(process.pid), 0, b""
+    os.set_blocking(process.stdout.fileno(), False)
+    while process.poll() is None:
+        text += process.stdout.read() or b""
+        tree = [watched] + watched.children(recursive=True)
+        peak = max(peak, sum(proportional_memory(p) for p in tree))
+        if re.search(rb"\|\s*%d/\d+ \[" % step, text):
+            break
+        time.sleep(0.05)
+    seconds = time.perf_counter() - started
+    for p in [watched] + watched.children(recursive=True):
+        p.kill()
+    process.wait()
+    return seconds, peak / 2**20
+
+
+def proportional_memory(process):
+    """PSS: a page shared by the main process and its forked workers counts once in their sum
+    (RSS would count torch's libraries and a copied-on-write cache once per process)."""
+    try:
+        return process.memory_full_info().pss
+    except Exception:  # the process ended between listing and reading (psutil raises its own kinds)
+        return 0
+
+
+def worker_speeds(base, photos, items=24):
+    """Items per second that one loader worker (one thread, streaming) prepares."""
+    import torch
+
+    from dataset import build_dataset
+
+    torch.set_num_threads(1)  # as in a DataLoader worker
+    cases = [(f"whole photo at {s} px", dict(base, cache_images=False), s) for s in (128, 256, 512)]
+    cases.append(
+        (
+            "512 px crop, full-size photos",
+            dict(base, cache_images=False, max_image_side=0, image_size=[512, 512]),
+            None,
+        )
+    )
+    speeds = []
+    for name, conf, size in cases:
+        data = build_dataset(conf, photos, "", "", True, 64, log=lambda *a: None)
+        keys = [(i, size) if size else i for i in range(items)]
+        data[keys[0]]  # warm-up
+        started = time.perf_counter()
+        for key in keys:
+            data[key]
+        rate = items / (time.perf_counter() - started)
+        speeds.append({"items": name, "per_second": rate})
+        print(f"| one worker, {name} | {rate:.1f} items/s |")
+    return speeds
 
 
 def video_frames(count, height, width, seed=0, noise=3.0, ramp=0.0):

@@ -17,8 +17,10 @@ from tqdm import tqdm
 from photo import ImageReadError, photo_size, read_image
 from utils import find_msec_pairs, fit_long_side, list_images, pad_bottom_right, resize, to_uint8
 
-# cache_images "auto": keep the decoded photos in memory when they take at most this much.
-AUTO_CACHE_BYTES = 2 * 1024**3
+# cache_images "auto": keep the decoded photos in memory when they take at most this much (1,000
+# photos of 1280x850 at max_image_side 512 take 0.5 GB and 11 s to decode on 2 cores, which the
+# loader workers would otherwise spend every epoch; benchmark.py data).
+AUTO_CACHE_BYTES = 1024**3
 
 
 def load_photo(path, max_side):

@@ -246,6 +246,10 @@ def scores_against(output, targets, prefix, per_expert):
         f"{prefix}psnr": float(np.mean([s[0] for s in scores.values()])),
         f"{prefix}ssim": float(np.mean([s[1] for s in scores.values()])),
     }
+    if per_expert:  # too bright (> 0) or too dark, in levels of 255: the global error shows here
+        row["brightness_bias"] = float(
+            np.mean([cache[t.shape[:2]].mean() - t.mean() for t in targets.values()])
+        )
     if per_expert and list(scores) != ["gt"]:
         for expert, (p, s) in scores.items():
             row.update({f"psnr_{expert}": p, f"ssim_{expert}": s})
@@ -355,10 +359,13 @@ def print_table(summary, good_photos, experts):
         print(f"{'all':<28}{s['count']:>5}{s['psnr']:>9.3f}{s['ssim']:>8.4f}")
         return
     mean = "mean of experts " if experts else ""
-    print(f"\n{'inputs':<28}{'n':>5}{mean + 'PSNR':>9}{'SSIM':>8}   {'identity PSNR':>13}{'SSIM':>8}")
+    print(
+        f"\n{'inputs':<28}{'n':>5}{mean + 'PSNR':>9}{'SSIM':>8}{'bias':>7}   {'identity PSNR':>13}{'SSIM':>8}"
+        f"   (bias: output minus ground truth mean brightness, levels of 255)"
+    )
     for name, s in summary.items():
         print(
-            f"{name:<28}{s['count']:>5}{s['psnr']:>9.3f}{s['ssim']:>8.4f}   "
+            f"{name:<28}{s['count']:>5}{s['psnr']:>9.3f}{s['ssim']:>8.4f}{s['brightness_bias']:>+7.2f}   "
             f"{s['identity_psnr']:>13.3f}{s['identity_ssim']:>8.4f}"
         )
     if experts:  # the paper's Table 1: PSNR / SSIM against each expert, and their mean

@@ -212,6 +212,7 @@ def test_test_split_layout_scores_every_expert_present_and_their_mean(repo_conf,
     metrics = json.load(open(tmp_path / "r" / "metrics.json"))
     a, c = 20 * np.log10(255 / 5), 20 * np.log10(255 / 15)
     assert metrics["experts"] == ["a", "c"] and metrics["scored"] == 4
+    assert abs(metrics["groups"]["all"]["brightness_bias"] - (5 + 15) / 2) < 1e-3  # +5 on A, +15 on C
     for group in ("all", "under (N1.5, N1)", "over/normal (0, P1, P1.5)"):
         g = metrics["groups"][group]
         assert (

@@ -217,30 +217,35 @@ def bench_train(conf, work, conf_path):
     return {"batch_size": base["batch_size"], "rows": rows}
 
 
+def synthesis_conf(base, photos, path, **changes):
+    """A conf file whose train section is `base` on the photos of one folder (inputs synthesised, no
+    validation, from scratch) with `changes`, validated as train.py validates it; returns its path."""
+    no_pairs = dict.fromkeys(
+        ("valid_data_dir", "paired_train_input_dir", "paired_train_gt_dir", "paired_valid_input_dir"), ""
+    )
+    train = dict(base, train_data_dir=photos, paired_valid_gt_dir="", init_generator_from="", **no_pairs)
+    train.update(changes)
+    validate_section({"train": train}, "train")
+    with open(path, "w") as f:
+        json.dump({"train": train}, f)
+    return path
+
+
 def train_speed(base, photos, size, precision, work):
     """Images per second of train.py's second epoch (data, losses and optimiser included)."""
     save_dir = os.path.join(work, f"ckpt_{size}_{precision}")
-    train = dict(
+    run_conf = synthesis_conf(
         base,
-        train_data_dir=photos,
-        valid_data_dir="",
-        paired_train_input_dir="",
-        paired_train_gt_dir="",
-        paired_valid_input_dir="",
-        paired_valid_gt_dir="",
+        photos,
+        os.path.join(work, f"conf_{size}_{precision}.json"),
         image_size=[128, 128],
         working_sizes=[size] if size else [],
         working_size_weights=[1.0] if size else [],
         epochs=2,
         max_image_side=512,
         model_save_dir=save_dir,
-        init_generator_from="",
         precision=precision,
     )
-    validate_section({"train": train}, "train")
-    run_conf = os.path.join(work, f"conf_{size}_{precision}.json")
-    with open(run_conf, "w") as f:
-        json.dump({"train": train}, f)
     subprocess.run(
         [sys.executable, os.path.join(ROOT, "train.py"), "--conf", run_conf],
         check=True,
@@ -292,25 +297,16 @@ def time_to_step(base, folder, cache, work, step=5):
     `step` (read from its progress bar), and the peak of its and its workers' summed PSS."""
     import psutil
 
-    train = dict(
+    run_conf = synthesis_conf(
         base,
-        train_data_dir=folder,
-        valid_data_dir="",
-        paired_train_input_dir="",
-        paired_train_gt_dir="",
-        paired_valid_input_dir="",
-        paired_valid_gt_dir="",
+        folder,
+        os.path.join(work, "conf_data.json"),
         cache_images=cache,
         fit_check_count=0,
         epochs=1,
-        init_generator_from="",
         model_save_dir=os.path.join(work, "ckpt_data"),
         resume=False,
     )
-    validate_section({"train": train}, "train")
-    run_conf = os.path.join(work, "conf_data.json")
-    with open(run_conf, "w") as f:
-        json.dump({"train": train}, f)
     started = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "-u", os.path.join(ROOT, "train.py"), "--conf", run_conf],

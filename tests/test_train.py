@@ -43,6 +43,8 @@ def train_conf(repo_conf, tmp_path, **changes):
         seed=3,
         working_sizes=[],
         working_size_weights=[],
+        # not "auto": its timing probe may choose differently for two runs that must be equal
+        precision="fp32",
     )
     conf["train"].update(changes)
     return conf

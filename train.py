@@ -5,7 +5,6 @@ discriminator). One process: `python train.py`; several GPUs or CPU processes:
 Stages, top to bottom: the processes and device, the data, the models and optimisers, resuming
 from last.pth, the epochs (a training pass, validation, checkpoints and reports), a summary."""
 
-import copy
 import math
 import os
 import random
@@ -34,6 +33,7 @@ from model import (
     save_checkpoint,
     size_multiple,
 )
+from precision import autocast, to_device, use_bf16
 from utils import (
     DATA_HELP,
     ConfError,
@@ -194,58 +194,6 @@ def remove_leftovers(save_dir, log):
         if re.fullmatch(r".+\.tmp\d+(\.\w+)?", name):
             os.remove(os.path.join(save_dir, name))
             log(f"removed {os.path.join(save_dir, name)}, left by a run killed while writing it")
-
-
-def use_bf16(precision, device, generator, shape, state, log):
-    """'auto': bfloat16 autocast on CUDA with bf16; on a CPU with AVX-512 BF16 or AMX only where a
-    short probe finds it faster (2.3x one day on this kind of CPU, no faster on later days with the
-    same flags); float32 otherwise. A resumed run keeps the precision it started in."""
-    if precision != "auto":
-        return precision == "bf16"
-    if state and "bf16" in state:
-        return state["bf16"]
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    faster = cpu_has_bf16() and bf16_is_faster(generator, shape, log)
-    if dist.is_available() and dist.is_initialized():  # every process trains in rank 0's choice
-        flag = torch.tensor([int(faster)])
-        dist.broadcast(flag, 0)
-        faster = bool(flag.item())
-    return faster
-
-
-def bf16_is_faster(generator, shape, log, passes=3):
-    """Seconds of a few forward+backward passes of a copy of the generator on one batch, float32
-    then bfloat16 autocast (channels-last, after 2 warm-up passes each); bfloat16 must win by 10%.
-    The input comes from its own seeded generator, so the run's random streams are untouched."""
-    net = copy.deepcopy(generator)
-    x = to_device(torch.rand(shape, generator=torch.Generator().manual_seed(0)), torch.device("cpu"), True)
-
-    def seconds(bf16):
-        for i in range(2 + passes):
-            if i == 2:
-                started = time.perf_counter()
-            with autocast(torch.device("cpu"), bf16):
-                out = net(x)
-            out.float().mean().backward()
-        return time.perf_counter() - started
-
-    fp32, bf16 = seconds(False), seconds(True)
-    faster = fp32 / bf16 >= 1.1
-    log(
-        f"precision 'auto': {passes} passes of {tuple(shape)}: float32 {fp32:.2f} s, bfloat16 {bf16:.2f} s; "
-        f"training in {'bfloat16' if faster else 'float32'}"
-    )
-    return faster
-
-
-def cpu_has_bf16():
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = f.read()
-    except OSError:  # not Linux: torch's own probe, where this torch has it
-        return bool(getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)())
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def seed_everything(seed):
@@ -539,16 +487,6 @@ def train_step(models, batch, conf, adversarial, device):
         terms["d"].backward()
         models["opt_d"].step()
     return terms, output
-
-
-def to_device(batch, device, channels_last):
-    batch = batch.to(device, non_blocking=True)
-    return batch.contiguous(memory_format=torch.channels_last) if channels_last else batch
-
-
-def autocast(device, bf16):
-    """The one place the networks enter bfloat16 (training, validation and the precision probe)."""
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
 
 
 def shipped_losses(output, inputs, targets, full_inputs, full_targets, valid, use_lift, use_ssim):

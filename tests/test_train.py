@@ -352,26 +352,28 @@ def test_resume_is_exact_in_each_precision(repo_conf, tmp_path, precision):
 
 
 def test_auto_precision_keeps_a_resumed_runs_choice_and_an_explicit_one_wins(monkeypatch):
-    import train
+    import precision
 
-    monkeypatch.setattr(train, "bf16_is_faster", lambda *a: pytest.fail("no probe when the choice is made"))
+    monkeypatch.setattr(
+        precision, "bf16_is_faster", lambda *a: pytest.fail("no probe when the choice is made")
+    )
     cpu = torch.device("cpu")
     for saved in (True, False):
-        assert train.use_bf16("auto", cpu, None, None, {"bf16": saved}, print) is saved
-    assert train.use_bf16("fp32", cpu, None, None, {"bf16": True}, print) is False
-    assert train.use_bf16("bf16", cpu, None, None, None, print) is True
-    monkeypatch.setattr(train, "cpu_has_bf16", lambda: False)
-    assert train.use_bf16("auto", cpu, None, None, None, print) is False
+        assert precision.use_bf16("auto", cpu, None, None, {"bf16": saved}, print) is saved
+    assert precision.use_bf16("fp32", cpu, None, None, {"bf16": True}, print) is False
+    assert precision.use_bf16("bf16", cpu, None, None, None, print) is True
+    monkeypatch.setattr(precision, "cpu_has_bf16", lambda: False)
+    assert precision.use_bf16("auto", cpu, None, None, None, print) is False
 
 
 def test_auto_precision_probe_leaves_the_generator_and_random_streams_untouched():
-    import train
+    import precision
     from model import build_generator
 
     generator = build_generator(TINY_ARCH).to(memory_format=torch.channels_last)
     before = {k: v.clone() for k, v in generator.state_dict().items()}
     rng, said = torch.get_rng_state(), []
-    assert train.bf16_is_faster(generator, (2, 3, 32, 32), said.append) in (True, False)
+    assert precision.bf16_is_faster(generator, (2, 3, 32, 32), said.append) in (True, False)
     assert all(torch.equal(before[k], v) for k, v in generator.state_dict().items())
     assert all(p.grad is None for p in generator.parameters())
     assert torch.equal(rng, torch.get_rng_state())

@@ -306,6 +306,24 @@ def load_generator(path, conf=None, device="cpu"):
     return generator.to(device).eval(), arch
 
 
+def init_from_smaller(generator, path):
+    """Warm-start `generator` from a checkpoint of an architecture it extends (e.g. the shipped
+    model into a use_psa one): every tensor of the checkpoint must find a tensor of the same name and
+    shape here; the generator's other tensors (the added modules) keep their fresh initialisation.
+    Returns their names; ValueError naming the first tensor that does not fit."""
+    own = generator.state_dict()
+    loaded = read_checkpoint(path)["generator"]
+    for name, tensor in loaded.items():
+        if name not in own or own[name].shape != tensor.shape:
+            where = "has no such tensor" if name not in own else f"holds it as {tuple(own[name].shape)}"
+            raise ValueError(
+                f"{path} does not fit this architecture: its {name} {tuple(tensor.shape)}, the model {where}"
+            )
+    own.update({k: v.to(own[k].dtype) for k, v in loaded.items()})
+    generator.load_state_dict(own)
+    return [k for k in own if k not in loaded]
+
+
 # ---------------------------------------------------------------- ONNX export
 
 

@@ -27,6 +27,7 @@ from model import (
     Discriminator,
     arch_from_conf,
     build_generator,
+    init_from_smaller,
     load_generator,
     parameter_count,
     read_checkpoint,
@@ -248,11 +249,18 @@ def build_models(conf, device, state, log):
     layout = torch.channels_last if channels_last else torch.contiguous_format
     generator = build_generator(arch).to(device, memory_format=layout)
     if conf["init_generator_from"] and state is None:
+        # A checkpoint of an architecture this one extends (added PSA/iAFF) warm-starts it too.
         try:
-            generator.load_state_dict(load_generator(conf["init_generator_from"], conf)[0].state_dict())
-        except (ConfError, ValueError) as e:
+            fresh = init_from_smaller(generator, conf["init_generator_from"])
+        except ValueError as e:
+            try:
+                load_generator(conf["init_generator_from"], conf)  # names the differing conf key
+            except (ConfError, ValueError) as e2:
+                fail(str(e2))
             fail(str(e))
-        log(f"generator initialised from {conf['init_generator_from']}")
+        modules = sorted({name.rsplit(".", 2)[0] for name in fresh})
+        added = f"; new, freshly initialised: {', '.join(modules)}" if fresh else ""
+        log(f"generator initialised from {conf['init_generator_from']}{added}")
     discriminator = Discriminator(conf["discriminator_image_size"]).to(device, memory_format=layout)
     if conf["init_discriminator_from"] and state is None:
         discriminator.load_state_dict(discriminator_state(conf["init_discriminator_from"]))

@@ -10,6 +10,7 @@ from model import (
     build_generator,
     export_generator_weights,
     gaussian_pyramid,
+    init_from_smaller,
     laplacian_pyramid,
     load_generator,
     parameter_count,
@@ -163,3 +164,25 @@ def test_a_file_that_is_not_a_checkpoint_is_one_clear_error(tmp_path):
     torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pth")
     with pytest.raises(ValueError, match="not an exposure-correct checkpoint"):
         load_generator(str(tmp_path / "other.pth"))
+
+
+def test_warm_start_into_an_extended_architecture_keeps_every_trained_tensor(tmp_path):
+    # The shipped model warm-starts a use_psa one: its tensors are copied, PSA's start fresh.
+    small = build_generator(TINY_ARCH)
+    path = str(tmp_path / "small.pth")
+    export_generator_weights(path, small, TINY_ARCH, half=True)
+    big = build_generator({**TINY_ARCH, "use_psa": True})
+    fresh = init_from_smaller(big, path)
+    assert fresh and all(".bottleneck_attention." in name for name in fresh)
+    big_state = big.state_dict()
+    for name, tensor in small.state_dict().items():
+        assert torch.equal(big_state[name], tensor.half().float())
+    assert set(fresh) == set(big_state) - set(small.state_dict())
+
+
+def test_warm_start_from_a_checkpoint_that_does_not_fit_names_the_tensor(tmp_path):
+    wide = {**TINY_ARCH, "first_layer_out_channels_of_every_unet": [16, 8, 4]}
+    path = str(tmp_path / "wide.pth")
+    export_generator_weights(path, build_generator(wide), wide)
+    with pytest.raises(ValueError, match=r"wide.pth does not fit this architecture: its unets.0.\S+ \(16, "):
+        init_from_smaller(build_generator(TINY_ARCH), path)

@@ -12,6 +12,7 @@ import torch
 
 from conftest import ROOT, TINY_ARCH, make_photo, save_photos, write_conf
 from dataset import ExposureDataset
+from model import build_generator, export_generator_weights
 from utils import find_msec_pairs
 
 
@@ -507,3 +508,20 @@ def test_paper_recipe_three_stages_chain_from_each_others_weights(repo_conf, tmp
                 assert all(torch.equal(before[part][n].float(), after[part][n].float()) for n in before[part])
         previous = os.path.join(folder, "last.pth")
     assert len(ExposureDataset([0] * 3, [None] * 3, (8, 8), {}, True, repeats=4)) == 12
+
+
+def test_init_generator_from_warm_starts_an_extended_architecture_or_names_the_misfit(repo_conf, tmp_path):
+    small = str(tmp_path / "small.pth")
+    export_generator_weights(small, build_generator(TINY_ARCH), TINY_ARCH)
+    conf = train_conf(repo_conf, tmp_path, epochs=1, use_psa=True, init_generator_from=small)
+    result = run_train(tmp_path, conf)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"generator initialised from {small}; new, freshly initialised: unets.0.bottleneck_attention" in (
+        result.stdout
+    )
+    wide = {**TINY_ARCH, "first_layer_out_channels_of_every_unet": [16, 8, 4]}
+    export_generator_weights(small, build_generator(wide), wide)
+    conf = train_conf(repo_conf, tmp_path, epochs=1, init_generator_from=small, model_save_dir=str(tmp_path / "b"))
+    result = run_train(tmp_path, conf)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "first_layer_out_channels_of_every_unet' is [8, 8, 4] but the checkpoint" in result.stderr

@@ -249,7 +249,7 @@ def build_models(conf, device, state, log):
     layout = torch.channels_last if channels_last else torch.contiguous_format
     generator = build_generator(arch).to(device, memory_format=layout)
     if conf["init_generator_from"] and state is None:
-        # A checkpoint of an architecture this one extends (added PSA/iAFF) warm-starts it too.
+        # A checkpoint of an architecture this one extends (PSA added) warm-starts it too.
         try:
             fresh = init_from_smaller(generator, conf["init_generator_from"])
         except ValueError as e:

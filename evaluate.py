@@ -14,7 +14,8 @@ Writes a table to stdout, metrics.json and per_image.csv to `report_dir`.
 `--compare OTHER` (a model, or a folder of outputs) scores OTHER on the same inputs and reports
 the paired difference (this model minus OTHER): its mean, a 95% interval over scenes (t over the
 per-scene mean differences: the EVs of one scene are not independent) and how many scenes got
-better, overall and per EV.
+better, overall and per EV. OTHER may also be an earlier report's per_image.csv on the same inputs
+(scored with the same settings): its scores are reused, for a model that is no longer at hand.
 
 `--good-photos` feeds the ground truths themselves as inputs and scores each output against its
 input: a well-exposed photo should come back (nearly) unchanged. `--scenes N` scores N scenes
@@ -77,7 +78,7 @@ def parse_args():
         "--compare",
         default="",
         metavar="OTHER",
-        help="a second model (.pth/.onnx) or folder of outputs: paired difference, interval over scenes",
+        help="a second model (.pth/.onnx), folder of outputs or earlier per_image.csv: paired difference",
     )
     return parse_with_conf(parser, "evaluate")
 
@@ -98,10 +99,12 @@ def main():
     correction = correction_settings(conf)  # predict.py's settings for photos at their own size
     source = model_source(conf["model"], conf["predictions_dir"], "model")
     other = None
-    if args.compare:  # a folder holds outputs, anything else is a model
+    if args.compare.lower().endswith(".csv"):
+        other = earlier_scores(args.compare, items)
+    elif args.compare:  # a folder holds outputs, anything else is a model
         folder = args.compare if os.path.isdir(args.compare) else ""
         other = model_source("" if folder else args.compare, folder, "--compare")
-    if other and args.good_photos and other[1]:
+    if isinstance(other, tuple) and args.good_photos and other[1]:
         fail("--good-photos with --compare needs a model to compare with, not a folder of outputs")
     started = time.time()
     rows, missing = score(items, source, other, correction, args.good_photos)
@@ -141,6 +144,23 @@ def model_source(model, predictions_dir, what):
         return load_backend(model), ""
     except (ConfError, ValueError) as e:
         fail(f"{what}: {e}")
+
+
+def earlier_scores(path, items):
+    """{input name: {other_psnr, other_ssim}} from an earlier report's per_image.csv, which must
+    hold a row for every input about to be scored."""
+    import csv
+
+    try:
+        with open(path, newline="") as f:
+            rows = {r["input"]: r for r in csv.DictReader(f)}
+        scores = {k: {"other_psnr": float(r["psnr"]), "other_ssim": float(r["ssim"])} for k, r in rows.items()}
+    except (OSError, KeyError, ValueError, TypeError) as e:
+        fail(f"--compare {path}: not a readable per_image.csv of evaluate.py ({type(e).__name__}: {e})")
+    absent = [os.path.basename(i["input"]) for i in items if os.path.basename(i["input"]) not in scores]
+    if absent:
+        fail(f"--compare {path} has no row for {len(absent)} of the {len(items)} inputs (e.g. {absent[0]})")
+    return scores
 
 
 # ---------------------------------------------------------------- the inputs and their ground truths
@@ -218,12 +238,14 @@ def score(items, source, other, correction, good_photos):
             photo, _, _ = read_image(item["input"])
             targets = {e: read_ground_truth(p) for e, p in item["gts"].items()}
             outputs = {"": prediction_for(item["input"], photo, *source, correction)}
-            if other:
+            if isinstance(other, tuple):
                 outputs["other_"] = prediction_for(item["input"], photo, *other, correction)
         except (ImageReadError, FileNotFoundError) as e:
             missing.append(str(e))
             continue
         row = {"input": os.path.basename(item["input"]), "scene": item["scene"], "ev": item["ev"]}
+        if isinstance(other, dict):
+            row.update(other[row["input"]])
         if not good_photos:
             outputs["identity_"] = photo
         for prefix, output in outputs.items():

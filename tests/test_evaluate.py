@@ -157,6 +157,40 @@ def test_compare_reports_the_paired_difference_over_scenes(repo_conf, tmp_path):
     assert "paired:" in result.stdout and "95% interval" in result.stdout
 
 
+def test_compare_with_an_earlier_report_equals_comparing_with_its_outputs(repo_conf, tmp_path):
+    # A model no longer at hand: its per_image.csv stands in for it, figure for figure.
+    make_msec(tmp_path / "data", scenes=3)
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    for s in range(3):
+        gt = cv2.imread(str(tmp_path / "data" / "GT_IMAGES" / f"scene{s}.png"))[..., ::-1]
+        for k, ev in enumerate(("N1", "P1")):
+            cv2.imwrite(str(a / f"scene{s}_{ev}.png"), noisy(gt, 3 + 3 * s, s + k)[..., ::-1])
+            cv2.imwrite(str(b / f"scene{s}_{ev}.png"), noisy(gt, 6, 50 + s + k)[..., ::-1])
+    conf = copy.deepcopy(repo_conf)
+    conf["evaluate"].update(model="", data_dir=str(tmp_path / "data"))
+    reports = {}
+    for name, folder, compare in (("b", b, []), ("ab", a, ["--compare", str(b)])):
+        conf["evaluate"].update(predictions_dir=str(folder), report_dir=str(tmp_path / name))
+        assert run_script("evaluate.py", tmp_path, conf, *compare).returncode == 0
+    conf["evaluate"].update(predictions_dir=str(a), report_dir=str(tmp_path / "acsv"))
+    earlier = str(tmp_path / "b" / "per_image.csv")
+    result = run_script("evaluate.py", tmp_path, conf, "--compare", earlier)
+    assert result.returncode == 0, result.stderr
+    for name in ("ab", "acsv"):
+        reports[name] = json.load(open(tmp_path / name / "metrics.json"))["paired_difference"]
+    for group, d in reports["ab"].items():
+        e = reports["acsv"][group]
+        assert abs(d["psnr_difference"] - e["psnr_difference"]) < 1e-3 and d["scenes_better"] == e["scenes_better"]
+        assert np.allclose(d["psnr_ci95"], e["psnr_ci95"], atol=2e-3)
+    with open(earlier) as f:
+        lines = f.readlines()
+    open(earlier, "w").writelines(lines[:-1])  # one input short
+    result = run_script("evaluate.py", tmp_path, conf, "--compare", earlier)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().startswith(f"error: --compare {earlier} has no row for 1 of the 6 inputs")
+
+
 def test_a_model_compared_with_itself_differs_by_zero(repo_conf, tiny_checkpoint, tmp_path):
     make_msec(tmp_path / "data", scenes=2)
     conf = copy.deepcopy(repo_conf)

@@ -154,7 +154,9 @@ def earlier_scores(path, items):
     try:
         with open(path, newline="") as f:
             rows = {r["input"]: r for r in csv.DictReader(f)}
-        scores = {k: {"other_psnr": float(r["psnr"]), "other_ssim": float(r["ssim"])} for k, r in rows.items()}
+        scores = {
+            k: {"other_psnr": float(r["psnr"]), "other_ssim": float(r["ssim"])} for k, r in rows.items()
+        }
     except (OSError, KeyError, ValueError, TypeError) as e:
         fail(f"--compare {path}: not a readable per_image.csv of evaluate.py ({type(e).__name__}: {e})")
     absent = [os.path.basename(i["input"]) for i in items if os.path.basename(i["input"]) not in scores]

@@ -181,7 +181,10 @@ def test_compare_with_an_earlier_report_equals_comparing_with_its_outputs(repo_c
         reports[name] = json.load(open(tmp_path / name / "metrics.json"))["paired_difference"]
     for group, d in reports["ab"].items():
         e = reports["acsv"][group]
-        assert abs(d["psnr_difference"] - e["psnr_difference"]) < 1e-3 and d["scenes_better"] == e["scenes_better"]
+        assert (
+            abs(d["psnr_difference"] - e["psnr_difference"]) < 1e-3
+            and d["scenes_better"] == e["scenes_better"]
+        )
         assert np.allclose(d["psnr_ci95"], e["psnr_ci95"], atol=2e-3)
     with open(earlier) as f:
         lines = f.readlines()

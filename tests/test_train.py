@@ -521,7 +521,9 @@ def test_init_generator_from_warm_starts_an_extended_architecture_or_names_the_m
     )
     wide = {**TINY_ARCH, "first_layer_out_channels_of_every_unet": [16, 8, 4]}
     export_generator_weights(small, build_generator(wide), wide)
-    conf = train_conf(repo_conf, tmp_path, epochs=1, init_generator_from=small, model_save_dir=str(tmp_path / "b"))
+    conf = train_conf(
+        repo_conf, tmp_path, epochs=1, init_generator_from=small, model_save_dir=str(tmp_path / "b")
+    )
     result = run_train(tmp_path, conf)
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "first_layer_out_channels_of_every_unet' is [8, 8, 4] but the checkpoint" in result.stderr

@@ -46,6 +46,8 @@ from utils import (
     parse_with_conf,
     psnr,
     resize,
+    look_metrics,
+    look_stats,
     ssim,
     to_uint8,
     write_csv,
@@ -154,9 +156,9 @@ def earlier_scores(path, items):
     try:
         with open(path, newline="") as f:
             rows = {r["input"]: r for r in csv.DictReader(f)}
-        scores = {
-            k: {"other_psnr": float(r["psnr"]), "other_ssim": float(r["ssim"])} for k, r in rows.items()
-        }
+        # an older report has no look columns: its PSNR/SSIM are still paired
+        keys = ("psnr", "ssim") + tuple(k for k in LOOK_KEYS if k in next(iter(rows.values()), {}))
+        scores = {k: {f"other_{key}": float(r[key]) for key in keys} for k, r in rows.items()}
     except (OSError, KeyError, ValueError, TypeError) as e:
         fail(f"--compare {path}: not a readable per_image.csv of evaluate.py ({type(e).__name__}: {e})")
     absent = [os.path.basename(i["input"]) for i in items if os.path.basename(i["input"]) not in scores]
@@ -185,8 +187,10 @@ def ground_truth_folders(data_dir):
 def find_items(data_dir, good_photos):
     """Inputs as {input, scene, ev, gts: {expert: path}} in MSEC layout, and the inputs with no
     ground truth in any expert's folder. With good_photos, each ground truth once as its own input
-    (EV "GT"), of the first expert."""
+    (EV "GT"), of the first expert; or, for a plain folder of photos (as shot, say), each photo."""
     input_dir, folders = os.path.join(data_dir, "INPUT_IMAGES"), ground_truth_folders(data_dir)
+    if good_photos and not folders and os.path.isdir(data_dir):
+        return plain_folder_items(data_dir), []
     if not os.path.isdir(input_dir) or not folders:
         fail(
             f"[evaluate] key 'data_dir': {data_dir} must hold INPUT_IMAGES/ and GT_IMAGES/ (or the test "
@@ -213,6 +217,14 @@ def find_items(data_dir, good_photos):
     if not items:
         fail(f"no (input, ground truth) pairs in {data_dir}")
     return items, unmatched
+
+
+def plain_folder_items(folder):
+    """Every photo of a folder (subfolders too) as its own good-photo input, its name the scene."""
+    photos = list_images(folder)[0]
+    if not photos:
+        fail(f"[evaluate] key 'data_dir': {folder} holds no photos")
+    return [{"input": p, "scene": os.path.relpath(p, folder), "ev": "GT", "gts": {"gt": p}} for p in photos]
 
 
 def subset(items, scenes, limit):
@@ -252,38 +264,46 @@ def score(items, source, other, correction, good_photos):
             outputs["identity_"] = photo
         for prefix, output in outputs.items():
             row.update(scores_against(output, targets, prefix, per_expert=prefix == ""))
+        if good_photos:  # how far the photo's median brightness moved, either way
+            row["abs_median_shift"] = abs(row["median_shift"])
         rows.append(row)
     return rows, missing
 
 
 def scores_against(output, targets, prefix, per_expert):
-    """{prefix}psnr / {prefix}ssim: the mean over the experts' ground truths; psnr_<expert> too
-    where there is more than one expert (or the experts are the test split's)."""
-    scores, cache = {}, {}
-    for expert, target in targets.items():
+    """{prefix}psnr / {prefix}ssim and the look ({prefix}saturation_ratio, brightness_bias, ...:
+    utils.look_metrics): the mean over the experts' ground truths; psnr_<expert> too where there is
+    more than one expert (or the experts are the test split's)."""
+    scores, cache, looks = {}, {}, []
+    for expert, (target, target_stats) in targets.items():
         if target.shape[:2] not in cache:  # at the ground truth's own resolution
             resized = resize(output, *target.shape[:2]) if output.shape[:2] != target.shape[:2] else output
-            cache[target.shape[:2]] = to_uint8(resized)
-        out = cache[target.shape[:2]]
+            out = to_uint8(resized)
+            cache[target.shape[:2]] = (out, look_stats(out))
+        out, stats = cache[target.shape[:2]]
         scores[expert] = (psnr(out, target), ssim(out, target))
+        looks.append(look_metrics(stats, target_stats))
     row = {
         f"{prefix}psnr": float(np.mean([s[0] for s in scores.values()])),
         f"{prefix}ssim": float(np.mean([s[1] for s in scores.values()])),
     }
-    if per_expert:  # too bright (> 0) or too dark, in levels of 255: the global error shows here
-        row["brightness_bias"] = float(
-            np.mean([cache[t.shape[:2]].mean() - t.mean() for t in targets.values()])
-        )
+    if prefix != "identity_":  # too bright (bias > 0) or dark, washed out (ratio < 1), lifted blacks ...
+        row.update({f"{prefix}{k}": float(np.mean([look[k] for look in looks])) for k in LOOK_KEYS})
     if per_expert and list(scores) != ["gt"]:
         for expert, (p, s) in scores.items():
             row.update({f"psnr_{expert}": p, f"ssim_{expert}": s})
     return row
 
 
+LOOK_KEYS = ("saturation_ratio", "brightness_bias", "black_level", "median_shift", "cast_a", "cast_b")
+
+
 @functools.lru_cache(maxsize=8)
 def read_ground_truth(path):
-    """uint8 RGB; cached because the five EVs of a scene come one after another and share them."""
-    return to_uint8(read_image(path)[0])
+    """(uint8 RGB, its utils.look_stats); cached because the five EVs of a scene come one after
+    another and share them."""
+    image = to_uint8(read_image(path)[0])
+    return image, look_stats(image)
 
 
 def prediction_for(input_path, photo, backend, predictions_dir, correction):
@@ -323,15 +343,20 @@ def expert_names(rows):
 
 
 def summarise(rows):
-    """Means over each group of the scores the rows carry."""
-    keys = [k for k in rows[0] if k not in ("input", "scene", "ev")]
-    return {
-        name: {
-            "count": len(rs),
-            **{k: round(float(np.mean([r[k] for r in rs if k in r])), 4) for k in keys},
-        }
-        for name, rs in group_rows(rows).items()
-    }
+    """Means over each group of the scores the rows carry; a score only some rows carry (an
+    expert whose folder covers some of the inputs) is the mean over those, with their count."""
+    keys = list(dict.fromkeys(k for r in rows for k in r if k not in ("input", "scene", "ev")))
+    summary = {}
+    for name, rs in group_rows(rows).items():
+        entry = {"count": len(rs)}
+        for k in keys:
+            values = [r[k] for r in rs if k in r]
+            if values:
+                entry[k] = round(float(np.mean(values)), 4)
+            if k.startswith("psnr_") and len(values) < len(rs):
+                entry[f"count_{k[len('psnr_'):]}"] = len(values)
+        summary[name] = entry
+    return summary
 
 
 def paired_interval(differences, confidence=0.95):
@@ -346,56 +371,87 @@ def paired_interval(differences, confidence=0.95):
     return mean, [mean - half, mean + half]
 
 
+# The paired look: saturation ratio higher is better; the others are errors, better nearer zero.
+PAIRED_LOOK = {
+    "saturation_ratio": lambda r, p: r[p + "saturation_ratio"],
+    "abs_brightness_bias": lambda r, p: abs(r[p + "brightness_bias"]),
+    "abs_black_level": lambda r, p: abs(r[p + "black_level"]),
+    "cast": lambda r, p: float(np.hypot(r[p + "cast_a"], r[p + "cast_b"])),
+}
+
+
 def compare_summary(rows):
     """Per group: the model's and OTHER's mean PSNR/SSIM, the mean of the per-scene differences
     (model - OTHER, each scene's inputs in the group averaged first), its 95% interval over scenes,
-    and the scenes where the model scored higher (PSNR)."""
+    and the scenes where the model scored higher (PSNR); the same paired differences of the look
+    (PAIRED_LOOK) where both sides carry it."""
+    measures = {"psnr": lambda r, p: r[p + "psnr"], "ssim": lambda r, p: r[p + "ssim"]}
+    if all("other_cast_a" in r and "cast_a" in r for r in rows):
+        measures.update(PAIRED_LOOK)
     summary = {}
     for name, rs in group_rows(rows).items():
         scenes = {}
         for r in rs:
-            scenes.setdefault(r["scene"], []).append(
-                (r["psnr"] - r["other_psnr"], r["ssim"] - r["other_ssim"])
-            )
+            scenes.setdefault(r["scene"], []).append([f(r, "") - f(r, "other_") for f in measures.values()])
         per_scene = np.array([np.mean(d, axis=0) for d in scenes.values()])
-        psnr_diff, psnr_ci = paired_interval(per_scene[:, 0])
-        ssim_diff, ssim_ci = paired_interval(per_scene[:, 1])
-        summary[name] = {
+        entry = {
             "inputs": len(rs),
             "scenes": len(scenes),
             "psnr": round(float(np.mean([r["psnr"] for r in rs])), 4),
             "other_psnr": round(float(np.mean([r["other_psnr"] for r in rs])), 4),
-            "psnr_difference": round(psnr_diff, 4),
-            "psnr_ci95": [round(x, 4) for x in psnr_ci],
-            "ssim_difference": round(ssim_diff, 5),
-            "ssim_ci95": [round(x, 5) for x in ssim_ci],
             "scenes_better": int((per_scene[:, 0] > 0).sum()),
         }
+        for k, key in enumerate(measures):
+            difference, interval = paired_interval(per_scene[:, k])
+            digits = 4 if key == "psnr" else 5
+            entry[f"{key}_difference"] = round(difference, digits)
+            entry[f"{key}_ci95"] = [round(x, digits) for x in interval]
+        summary[name] = entry
     return summary
+
+
+LOOK_HEADER = f"{'sat':>6}{'bias':>7}{'black':>7}{'a*':>6}{'b*':>6}"
+LOOK_NOTE = (
+    "sat: mean CIELAB chroma over the ground truth's; bias: mean level, black: 2nd-percentile luma, "
+    "a*/b*: mean CIELAB, each output minus ground truth (levels of 255, CIELAB units)"
+)
+
+
+def look_columns(s):
+    return (
+        f"{s['saturation_ratio']:>6.3f}{s['brightness_bias']:>+7.2f}{s['black_level']:>+7.2f}"
+        f"{s['cast_a']:>+6.2f}{s['cast_b']:>+6.2f}"
+    )
 
 
 def print_table(summary, good_photos, experts):
     if good_photos:
-        print(
-            f"\n{'good photos as inputs':<28}{'n':>5}{'PSNR':>9}{'SSIM':>8}   (output against its own input)"
-        )
+        print(f"\n{'good photos as inputs':<28}{'n':>5}{'PSNR':>9}{'SSIM':>8}{LOOK_HEADER}{'|median|':>9}")
         s = summary["all"]
-        print(f"{'all':<28}{s['count']:>5}{s['psnr']:>9.3f}{s['ssim']:>8.4f}")
+        print(
+            f"{'all':<28}{s['count']:>5}{s['psnr']:>9.3f}{s['ssim']:>8.4f}{look_columns(s)}{s['abs_median_shift']:>9.2f}"
+        )
+        print(f"(output against its own input; {LOOK_NOTE}; |median|: how far the median luma moved)")
         return
     mean = "mean of experts " if experts else ""
     print(
-        f"\n{'inputs':<28}{'n':>5}{mean + 'PSNR':>9}{'SSIM':>8}{'bias':>7}   {'identity PSNR':>13}{'SSIM':>8}"
-        f"   (bias: output minus ground truth mean brightness, levels of 255)"
+        f"\n{'inputs':<28}{'n':>5}{mean + 'PSNR':>9}{'SSIM':>8}{LOOK_HEADER}   {'identity PSNR':>13}{'SSIM':>8}"
     )
     for name, s in summary.items():
         print(
-            f"{name:<28}{s['count']:>5}{s['psnr']:>9.3f}{s['ssim']:>8.4f}{s['brightness_bias']:>+7.2f}   "
+            f"{name:<28}{s['count']:>5}{s['psnr']:>9.3f}{s['ssim']:>8.4f}{look_columns(s)}   "
             f"{s['identity_psnr']:>13.3f}{s['identity_ssim']:>8.4f}"
         )
+    print(f"({LOOK_NOTE})")
     if experts:  # the paper's Table 1: PSNR / SSIM against each expert, and their mean
         print(f"\n{'PSNR / SSIM per expert':<28}" + "".join(f"{'expert ' + e.upper():>16}" for e in experts))
         for name, s in summary.items():
             print(f"{name:<28}" + "".join(f"{s[f'psnr_{e}']:>9.3f} /{s[f'ssim_{e}']:>.4f}" for e in experts))
+        partial = {e: summary["all"][f"count_{e}"] for e in experts if f"count_{e}" in summary["all"]}
+        for e, n in partial.items():
+            print(
+                f"expert {e.upper()}: scored on the {n} of {summary['all']['count']} inputs its folder covers"
+            )
 
 
 def print_comparison(paired, model, other):
@@ -409,6 +465,16 @@ def print_comparison(paired, model, other):
             f"{name:<28}{s['scenes']:>7}{s['psnr']:>9.3f}{s['other_psnr']:>9.3f}{s['psnr_difference']:>+12.3f}"
             f"{f'[{low:+.3f}, {high:+.3f}]':>20}{s['scenes_better']:>5}/{s['scenes']}"
         )
+    if "saturation_ratio_difference" not in paired["all"]:
+        return
+    print(f"\nthe look, paired (model minus other; sat higher is better, the errors nearer 0 are)")
+    print(f"{'inputs':<28}" + "".join(f"{k:>24}" for k in PAIRED_LOOK))
+    for name, s in paired.items():
+        cells = [
+            f"{s[f'{k}_difference']:+.3f} [{s[f'{k}_ci95'][0]:+.2f},{s[f'{k}_ci95'][1]:+.2f}]"
+            for k in PAIRED_LOOK
+        ]
+        print(f"{name:<28}" + "".join(f"{c:>24}" for c in cells))
 
 
 if __name__ == "__main__":

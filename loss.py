@@ -93,3 +93,36 @@ def ssim_loss(output, target):
     c1, c2 = 0.01**2, 0.03**2
     ssim = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
     return 1 - ssim.mean()
+
+
+# ---------------------------------------------------------------- the look (issue 28)
+
+# Rec. 601 full-range YCbCr rows: luma, then the two colour-difference axes.
+_YCBCR = ((0.299, 0.587, 0.114), (-0.168736, -0.331264, 0.5), (0.5, -0.418688, -0.081312))
+
+
+def ycbcr(images):
+    """3 x H x W or N x 3 x H x W RGB -> the same shape in Y, Cb, Cr (Cb, Cr centred on 0)."""
+    matrix = torch.tensor(_YCBCR, dtype=images.dtype, device=images.device)
+    return torch.einsum("ij,...jhw->...ihw", matrix, images)
+
+
+def chroma_loss(output, target):
+    """L1 of the colour-difference channels (Cb, Cr) alone: added to the RGB L1 it weights chroma
+    up against luma, where a washed-out output costs little in RGB."""
+    return F.l1_loss(ycbcr(output)[..., 1:, :, :], ycbcr(target)[..., 1:, :, :])
+
+
+def global_stats(image):
+    """A photo's (3 x H x W) global look as 7 numbers: luma mean and 2nd/50th/98th percentiles, mean
+    chroma magnitude, mean Cb and Cr."""
+    y, cb, cr = ycbcr(image).flatten(1)
+    levels = torch.quantile(y, torch.tensor([0.02, 0.5, 0.98], dtype=y.dtype, device=y.device))
+    chroma = torch.sqrt(cb * cb + cr * cr + 1e-6).mean()
+    return torch.cat([y.mean()[None], levels, chroma[None], cb.mean()[None], cr.mean()[None]])
+
+
+def global_stats_loss(output, target):
+    """L1 between the output's and the target's global_stats: the per-photo brightness, black and
+    white points and saturation that the pixel losses average away."""
+    return F.l1_loss(global_stats(output), global_stats(target))

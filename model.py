@@ -132,6 +132,50 @@ class PolarizedSelfAttention(nn.Module):
         return x * torch.sigmoid(torch.matmul(q, v).reshape(n, 1, h, w))
 
 
+# ---------------------------------------------------------------- the global colour head
+
+
+class GlobalHead(nn.Module):
+    """use_global_head: one colour matrix with offset and three tone curves per photo, predicted
+    from a thumbnail (the photo averaged over 2^(levels-1) x 2^(levels-1) blocks, the coarsest
+    level's size) and applied to the input before the pyramid, so that the U-Nets' capacity goes to
+    local corrections. Starts as the identity (its last layer is zero), so a trained pyramid
+    network warm-starts it unchanged. Written with 4-D ops only (no einsum, no 5-D tensors), which
+    ONNX and Rockchip's NPU compiler take."""
+
+    def __init__(self, pool, knots=8, width=64):
+        super().__init__()
+        self.pool, self.knots = pool, knots
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 16, 3, padding=1),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(16, 32, 3, stride=2, padding=1),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(32, width, 3, stride=2, padding=1),
+            nn.LeakyReLU(0.2, inplace=True),
+        )
+        self.mlp = nn.Sequential(nn.Linear(2 * width, width), nn.LeakyReLU(0.2, inplace=True))
+        self.params = nn.Linear(width, 12 + 3 * knots)  # 3x3 matrix, 3 offsets, 3 curves' slopes
+        nn.init.zeros_(self.params.weight), nn.init.zeros_(self.params.bias)
+
+    def forward(self, x):
+        f = self.features(F.avg_pool2d(x, self.pool))
+        p = self.params(self.mlp(torch.cat([f.mean(dim=(2, 3)), f.amax(dim=(2, 3))], 1)))
+        n, k = x.shape[0], self.knots
+        matrix, offset = p[:, :9], p[:, 9:12]
+        y = x + offset.reshape(n, 3, 1, 1)  # (I + matrix) x + offset
+        for j in range(3):
+            y = y + matrix[:, j::3].reshape(n, 3, 1, 1) * x[:, j : j + 1]
+        # Per-channel piecewise-linear curves on [0, 1]: slope 1 + s_k (at least 0.05) on the k-th
+        # of `knots` equal segments; all s_k = 0 is the identity, and a curve never falls.
+        slopes = (1 + p[:, 12:].reshape(n, 3, k)).clamp(min=0.05)
+        out = 0
+        for i in range(k):
+            segment = (y - i / k).clamp(0, 1 / k)
+            out = out + slopes[:, :, i].reshape(n, 3, 1, 1) * segment
+        return out
+
+
 # ---------------------------------------------------------------- generator
 
 
@@ -195,9 +239,11 @@ class Generator(nn.Module):
         use_iaff=False,
         iaff_r=4,
         use_psa=False,
+        use_global_head=False,
     ):
         super().__init__()
         self.level_count = laplacian_level_count
+        self.global_head = GlobalHead(2 ** (laplacian_level_count - 1)) if use_global_head else None
         self.multiple = size_multiple(laplacian_level_count, layer_count_of_every_unet)
         # Index 0 is the coarsest level, as the conf lists U-Nets coarse to fine.
         self.unets = nn.ModuleList(
@@ -220,6 +266,8 @@ class Generator(nn.Module):
         return_levels the per-level results coarse to fine (the last is the image)."""
         if not (torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()):
             check_size_multiple(x.shape[-2], x.shape[-1], self.multiple)
+        if self.global_head is not None:
+            x = self.global_head(x)
         bands = laplacian_pyramid(x, self.level_count)[::-1]  # coarse to fine
         outputs = [self.unets[0](bands[0])]
         for unet, up, band in zip(self.unets[1:], self.level_ups, bands[1:]):
@@ -249,6 +297,10 @@ class Discriminator(nn.Module):
 
 def arch_from_conf(conf):
     return {key: conf[key] for key in ARCH_KEYS}
+
+
+# Architecture keys added after the first checkpoints were written, and what older ones mean by them.
+ARCH_DEFAULTS = {"use_global_head": False}
 
 
 def build_generator(arch):
@@ -281,6 +333,8 @@ def read_checkpoint(path):
         raise ValueError(f"{path} is not a readable exposure-correct checkpoint ({first})") from None
     if not isinstance(checkpoint, dict) or "arch" not in checkpoint or "generator" not in checkpoint:
         raise ValueError(f"{path} is not an exposure-correct checkpoint (no 'arch'/'generator' entries)")
+    for key, value in ARCH_DEFAULTS.items():  # keys added since it was written
+        checkpoint["arch"].setdefault(key, value)
     return checkpoint
 
 

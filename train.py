@@ -403,8 +403,9 @@ def train_one_epoch(models, loader, conf, epoch, device, rank, world, last_path)
         for group in opt.param_groups:
             group["lr"] = lr
     models["generator"].train()
-    sums, steps = dict.fromkeys(("loss", "rec", "pyr", "lift", "ssim", "adv", "d"), 0.0), 0
-    shown = ("loss", "rec", "pyr", "lift", "ssim") + (("adv", "d") if adversarial else ())
+    sums, steps = dict.fromkeys(("loss", "rec", "pyr", *LIFT_TERMS, "adv", "d"), 0.0), 0
+    used = tuple(k for k in LIFT_TERMS if conf[f"{LIFT_TERMS[k]}_loss_weight"] > 0)
+    shown = ("loss", "rec", "pyr") + used + (("adv", "d") if adversarial else ())
     bar = tqdm(loader, desc=f"epoch {epoch + 1}/{conf['epochs']}", disable=rank != 0, file=sys.stdout)
     for batch in bar:
         terms, output = train_step(models, batch, conf, adversarial, device)
@@ -455,16 +456,8 @@ def train_step(models, batch, conf, adversarial, device):
         "rec": losses.reconstruction_loss(output, targets),
         "pyr": losses.pyramid_loss(levels, targets),
     }
-    terms["lift"], terms["ssim"] = shipped_losses(
-        output,
-        inputs,
-        targets,
-        full_inputs,
-        full_targets,
-        valid,
-        conf["guided_loss_weight"] > 0,
-        conf["ssim_loss_weight"] > 0,
-    )
+    weights = {k: conf[f"{LIFT_TERMS[k]}_loss_weight"] for k in LIFT_TERMS}
+    terms.update(shipped_losses(output, inputs, targets, full_inputs, full_targets, valid, weights))
     terms["adv"] = torch.zeros((), device=device)
     if adversarial:  # the plain module, not the DDP wrapper: D takes its synchronised step below
         fake = losses.resize_for_discriminator(output, conf["discriminator_image_size"])
@@ -474,8 +467,7 @@ def train_step(models, batch, conf, adversarial, device):
     terms["loss"] = (
         conf["reconstruction_loss_weight"] * terms["rec"]
         + conf["pyramid_loss_weight"] * terms["pyr"]
-        + conf["guided_loss_weight"] * terms["lift"]
-        + conf["ssim_loss_weight"] * terms["ssim"]
+        + sum(weights[k] * terms[k] for k in LIFT_TERMS)
         + conf["adversarial_loss_weight"] * terms["adv"]
     )
     if not torch.isfinite(terms["loss"]):
@@ -497,23 +489,35 @@ def train_step(models, batch, conf, adversarial, device):
     return terms, output
 
 
-def shipped_losses(output, inputs, targets, full_inputs, full_targets, valid, use_lift, use_ssim):
-    """The losses on what prediction ships: L1 between the output lifted by guided upsampling
-    (loss.guided_lift) to the larger photo the item carries and that photo's target, and 1 - SSIM
+# The terms on what prediction ships, each with its conf weight key (<name>_loss_weight).
+LIFT_TERMS = {"lift": "guided", "ssim": "ssim", "chroma": "chroma", "global": "global"}
+LIFT_LOSSES = {
+    "lift": losses.reconstruction_loss,
+    "ssim": losses.ssim_loss,
+    "chroma": losses.chroma_loss,
+    "global": losses.global_stats_loss,
+}
+
+
+def shipped_losses(output, inputs, targets, full_inputs, full_targets, valid, weights):
+    """The losses on what prediction ships ({term: value} for LIFT_TERMS; those of weight 0 are
+    zero): L1 between the output lifted by guided upsampling (loss.guided_lift) to the larger photo
+    the item carries and that photo's target, 1 - SSIM, the chroma L1 and the global-statistics L1
     on the same pair. Where there is no larger photo (crops, or a working size at the stored
     size), the output itself within the photo (`valid`) is used."""
     zero = torch.zeros((), device=output.device)
-    lift, ssim_term = zero, zero
-    if not (use_lift or use_ssim):
-        return lift, ssim_term
+    terms = dict.fromkeys(LIFT_TERMS, zero)
+    wanted = [k for k in LIFT_TERMS if weights[k] > 0]
+    if not wanted:
+        return terms
     for i, (h, w) in enumerate(valid):
         out, target = output[i, :, :h, :w], targets[i, :, :h, :w]
         if full_inputs[i] is not None and tuple(full_inputs[i].shape[1:]) != (h, w):
             target = full_targets[i].to(output.device)
             out = losses.guided_lift(inputs[i, :, :h, :w], out, full_inputs[i].to(output.device))
-        lift = lift + losses.reconstruction_loss(out, target) if use_lift else lift
-        ssim_term = ssim_term + losses.ssim_loss(out, target) if use_ssim else ssim_term
-    return lift / len(valid), ssim_term / len(valid)
+        for k in wanted:
+            terms[k] = terms[k] + LIFT_LOSSES[k](out, target)
+    return {k: v / len(valid) for k, v in terms.items()}
 
 
 # ---------------------------------------------------------------- validation and reports

@@ -32,6 +32,7 @@ ARCH_KEYS = (
     "use_iaff",
     "iaff_r",
     "use_psa",
+    "use_global_head",
 )
 
 # ---------------------------------------------------------------- conf
@@ -43,6 +44,7 @@ _ARCH_SCHEMA = {
     "use_iaff": "bool",
     "iaff_r": "posint",
     "use_psa": "bool",
+    "use_global_head": "bool",
 }
 
 # Every key each section must have, and its kind (checked by _check_value).
@@ -90,6 +92,8 @@ SCHEMA = {
         "identity_fraction": "unit",
         "guided_loss_weight": "number",
         "ssim_loss_weight": "number",
+        "chroma_loss_weight": "number",
+        "global_loss_weight": "number",
         "validate_all_sizes_every": "posint",
         "fit_check_count": "int",
         "precision": "precision",
@@ -518,3 +522,41 @@ def ssim(output_uint8, target_uint8):
             data_range=255,
         )
     )
+
+
+# The look: what PSNR averages away. Colours in CIELAB (D65, from sRGB, OpenCV's formula); luma as
+# Rec. 709 weights on the 8-bit sRGB values, in levels of 255 like the brightness bias.
+LUMA_WEIGHTS = np.array([0.2126, 0.7152, 0.0722], np.float32)
+
+
+def look_stats(rgb_uint8):
+    """{chroma: mean CIELAB chroma C*ab, a, b: mean a*, b*, black: 2nd-percentile luma,
+    median: median luma, mean: mean level} of an 8-bit RGB image."""
+    import cv2
+
+    lab = cv2.cvtColor(rgb_uint8.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
+    luma = rgb_uint8.astype(np.float32) @ LUMA_WEIGHTS
+    black, median = np.percentile(luma, (2, 50))
+    return {
+        "chroma": float(np.hypot(lab[..., 1], lab[..., 2]).mean()),
+        "a": float(lab[..., 1].mean()),
+        "b": float(lab[..., 2].mean()),
+        "black": float(black),
+        "median": float(median),
+        "mean": float(rgb_uint8.mean()),
+    }
+
+
+def look_metrics(out, target):
+    """The look of an output against its ground truth, from two look_stats: saturation_ratio (mean
+    chroma over the ground truth's), brightness_bias (mean level difference), black_level (2nd-percentile
+    luma difference), median_shift (median luma difference), cast_a / cast_b (mean a*, b* difference).
+    The chroma ratio's denominator is at least 1 (an almost grey ground truth)."""
+    return {
+        "saturation_ratio": out["chroma"] / max(target["chroma"], 1.0),  # a grey photo: no blow-up
+        "brightness_bias": out["mean"] - target["mean"],
+        "black_level": out["black"] - target["black"],
+        "median_shift": out["median"] - target["median"],
+        "cast_a": out["a"] - target["a"],
+        "cast_b": out["b"] - target["b"],
+    }

@@ -16,6 +16,7 @@ TINY_ARCH = {
     "use_iaff": False,
     "iaff_r": 4,
     "use_psa": False,
+    "use_global_head": False,
 }
 
 

@@ -304,3 +304,118 @@ def test_synthesised_yardstick_is_deterministic_and_scored(repo_conf, tmp_path):
     under = cv2.imread(str(tmp_path / "set1" / "INPUT_IMAGES" / "photo00_N1.png")).astype(int)
     same = cv2.imread(str(tmp_path / "set1" / "INPUT_IMAGES" / "photo00_0.png")).astype(int)
     assert under.mean() < gt.mean() - 20 and np.abs(same - gt).max() <= 1
+
+
+# ---------------------------------------------------------------- the look (issue 28)
+
+
+def test_look_metrics_have_known_answers():
+    """A uniform shift moves bias, black level and median by exactly the shift; an output with its
+    colour removed (R = G = B) has no chroma; the ground truth against itself is neutral."""
+    from utils import look_metrics, look_stats
+
+    gt = (make_photo(40, 60, seed=3).astype(np.int32) * 150 // 255 + 40).astype(np.uint8)  # 40..190
+    same = look_metrics(look_stats(gt), look_stats(gt))
+    assert same["saturation_ratio"] == 1 and all(
+        same[k] == 0 for k in ("brightness_bias", "black_level", "median_shift", "cast_a", "cast_b")
+    )
+    shifted = look_metrics(look_stats(gt + 7), look_stats(gt))
+    assert all(abs(shifted[k] - 7) < 1e-3 for k in ("brightness_bias", "black_level", "median_shift"))
+    grey = np.repeat(gt.mean(axis=2, keepdims=True).round().astype(np.uint8), 3, axis=2)
+    washed = look_metrics(look_stats(grey), look_stats(gt))
+    stats = look_stats(gt)
+    assert washed["saturation_ratio"] < 0.01 and stats["chroma"] > 10
+    assert abs(washed["cast_a"] + stats["a"]) < 0.05 and abs(washed["cast_b"] + stats["b"]) < 0.05
+    # CIELAB of sRGB red is (53.24, 80.09, 67.20): chroma 104.55
+    red = look_stats(np.full((4, 4, 3), (255, 0, 0), np.uint8))
+    assert abs(red["chroma"] - 104.55) < 0.05 and abs(red["a"] - 80.09) < 0.05
+
+
+def test_look_is_reported_per_group_and_paired(repo_conf, tmp_path):
+    """Outputs equal to the ground truth plus 6 levels against outputs equal to it: the report
+    carries the look per group, and --compare pairs it (|bias| and |black level| 6 worse, exactly)."""
+    make_msec(tmp_path / "data", scenes=3)
+    exact, bright = tmp_path / "exact", tmp_path / "bright"
+    exact.mkdir(), bright.mkdir()
+    for s in range(3):
+        gt = cv2.imread(str(tmp_path / "data" / "GT_IMAGES" / f"scene{s}.png")).astype(np.int32)
+        gt = (gt * 150 // 255 + 40).astype(np.uint8)  # no clipping at +6
+        cv2.imwrite(str(tmp_path / "data" / "GT_IMAGES" / f"scene{s}.png"), gt)
+        for ev in ("N1", "P1"):
+            cv2.imwrite(str(exact / f"scene{s}_{ev}.png"), gt)
+            cv2.imwrite(str(bright / f"scene{s}_{ev}.png"), gt + 6)
+    conf = copy.deepcopy(repo_conf)
+    conf["evaluate"].update(
+        model="", predictions_dir=str(bright), data_dir=str(tmp_path / "data"), report_dir=str(tmp_path / "r")
+    )
+    result = run_script("evaluate.py", tmp_path, conf, "--compare", str(exact))
+    assert result.returncode == 0, result.stderr
+    metrics = json.load(open(tmp_path / "r" / "metrics.json"))
+    for group in ("all", "EV N1", "over/normal (0, P1, P1.5)"):
+        g = metrics["groups"][group]
+        assert abs(g["brightness_bias"] - 6) < 1e-3 and abs(g["black_level"] - 6) < 1e-3
+        assert abs(g["saturation_ratio"] - 1) < 0.1 and abs(g["cast_a"]) < 1
+    paired = metrics["paired_difference"]["all"]
+    assert abs(paired["abs_brightness_bias_difference"] - 6) < 1e-3
+    assert (
+        abs(paired["abs_black_level_ci95"][0] - 6) < 1e-3
+        and abs(paired["abs_black_level_ci95"][1] - 6) < 1e-3
+    )
+    assert "saturation_ratio_difference" in paired and "the look, paired" in result.stdout
+    # the same pairing from the earlier report's per_image.csv
+    conf["evaluate"].update(predictions_dir=str(exact), report_dir=str(tmp_path / "e"))
+    assert run_script("evaluate.py", tmp_path, conf).returncode == 0
+    conf["evaluate"].update(predictions_dir=str(bright), report_dir=str(tmp_path / "r2"))
+    run_script("evaluate.py", tmp_path, conf, "--compare", str(tmp_path / "e" / "per_image.csv"))
+    again = json.load(open(tmp_path / "r2" / "metrics.json"))["paired_difference"]["all"]
+    assert abs(again["abs_brightness_bias_difference"] - 6) < 1e-3
+
+
+def test_good_photos_from_a_plain_folder_report_how_far_they_moved(repo_conf, tiny_checkpoint, tmp_path):
+    """A folder of as-shot photos (no MSEC layout) is a good-photo yardstick: each photo is scored
+    against itself, with how far its median brightness moved."""
+    folder = tmp_path / "as_shot"
+    (folder / "sub").mkdir(parents=True)
+    for k in range(3):
+        cv2.imwrite(str(folder / ("sub" if k == 2 else "") / f"p{k}.jpg"), make_photo(40, 56, seed=k))
+    conf = copy.deepcopy(repo_conf)
+    conf["evaluate"].update(
+        model=tiny_checkpoint[0], data_dir=str(folder), report_dir=str(tmp_path / "r"), max_side=32
+    )
+    result = run_script("evaluate.py", tmp_path, conf, "--good-photos")
+    assert result.returncode == 0, result.stderr
+    metrics = json.load(open(tmp_path / "r" / "metrics.json"))
+    assert metrics["scored"] == 3 and "|median|" in result.stdout
+    rows = list(csv.DictReader(open(tmp_path / "r" / "per_image.csv")))
+    assert all(abs(float(r["abs_median_shift"]) - abs(float(r["median_shift"]))) < 1e-3 for r in rows)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    conf["evaluate"].update(data_dir=str(empty))
+    result = run_script("evaluate.py", tmp_path, conf, "--good-photos")
+    assert result.returncode == 2 and "holds no photos" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_an_expert_covering_some_inputs_is_scored_on_those(repo_conf, tmp_path):
+    """Expert E's folder holds scene 0 only: E is scored on scene 0's inputs and says how many
+    (it stopped with KeyError: 'psnr_e' when the first row lacked that expert)."""
+    data, outputs = tmp_path / "split", tmp_path / "out"
+    for folder in ("INPUT_IMAGES", "expert_c_testing_set", "expert_e_testing_set"):
+        os.makedirs(data / folder)
+    outputs.mkdir()
+    for s in range(3):
+        base = make_photo(32, 48, seed=s)
+        cv2.imwrite(str(data / "expert_c_testing_set" / f"scene{s}.png"), base)
+        if s == 2:
+            cv2.imwrite(str(data / "expert_e_testing_set" / f"scene{s}.png"), base)
+        for ev in ("N1", "P1"):
+            cv2.imwrite(str(data / "INPUT_IMAGES" / f"scene{s}_{ev}.png"), base)
+            cv2.imwrite(str(outputs / f"scene{s}_{ev}.png"), base)
+    conf = copy.deepcopy(repo_conf)
+    conf["evaluate"].update(
+        model="", predictions_dir=str(outputs), data_dir=str(data), report_dir=str(tmp_path / "r")
+    )
+    result = run_script("evaluate.py", tmp_path, conf)
+    assert result.returncode == 0, result.stderr
+    groups = json.load(open(tmp_path / "r" / "metrics.json"))["groups"]
+    assert groups["all"]["count"] == 6 and groups["all"]["count_e"] == 2 and "count_c" not in groups["all"]
+    assert "expert E: scored on the 2 of 6 inputs" in result.stdout

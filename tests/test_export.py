@@ -160,3 +160,22 @@ def test_docs_board_snippet_takes_its_size_from_the_model_description():
     snippet = snippet[: snippet.index("```")]
     assert 'meta["height"], meta["width"]' in snippet and "cv2.resize(bgr, (w, h)" in snippet
     assert not [n for n in ("512", "256", "128") if n in snippet]
+
+
+def test_global_head_exports_to_onnx_and_rknn(tmp_path):
+    """use_global_head (with a non-identity transform) runs the same in ONNX Runtime and in the
+    RKNN fp16 simulator: 4-D ops only."""
+    torch.manual_seed(0)
+    arch = {**TINY_ARCH, "use_global_head": True}
+    generator = build_generator(arch).eval()
+    with torch.no_grad():
+        generator.global_head.params.weight.normal_(0, 0.05)
+        generator.global_head.params.bias[9:12] = 0.05
+    path = str(tmp_path / "head.onnx")
+    export_onnx(generator, arch, path, (1, 3, 32, 48), dynamic=True)
+    x = np.random.default_rng(2).random((1, 3, 64, 48), dtype=np.float32)
+    with torch.no_grad():
+        expected = generator(torch.from_numpy(x)).clamp(0, 1).numpy()
+    got = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"image": x})[0]
+    assert np.abs(got - expected).max() < 1e-4
+    assert _simulate(path, tmp_path) >= 40

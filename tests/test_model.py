@@ -25,6 +25,7 @@ DEFAULT_ARCH = {
     "use_iaff": False,
     "iaff_r": 4,
     "use_psa": False,
+    "use_global_head": False,
 }
 
 
@@ -186,3 +187,30 @@ def test_warm_start_from_a_checkpoint_that_does_not_fit_names_the_tensor(tmp_pat
     export_generator_weights(path, build_generator(wide), wide)
     with pytest.raises(ValueError, match=r"wide.pth does not fit this architecture: its unets.0.\S+ \(16, "):
         init_from_smaller(build_generator(TINY_ARCH), path)
+
+
+def test_global_head_starts_as_identity_and_learns_a_global_transform():
+    """use_global_head: at initialisation the network equals the same one without it (so a trained
+    model warm-starts it unchanged); its parameters reach the output (a colour matrix and curves)."""
+    plain = build_generator(TINY_ARCH).eval()
+    headed = build_generator({**TINY_ARCH, "use_global_head": True}).eval()
+    headed.load_state_dict({**headed.state_dict(), **plain.state_dict()})
+    x = torch.rand(2, 3, 32, 48)
+    with torch.no_grad():
+        assert torch.equal(headed(x), plain(x))
+        head = headed.global_head
+        head.params.bias[9:12] = 0.1  # offset +0.1 on every channel, curves identity
+        y = head(x * 0.5)
+    assert torch.allclose(y, x * 0.5 + 0.1, atol=1e-6)
+    with torch.no_grad():
+        head.params.bias.zero_()
+        head.params.bias[12:] = 1.0  # every curve's slope doubled on [0, 1]: y = 2x
+        assert torch.allclose(head(x), 2 * x, atol=1e-6)
+
+
+def test_a_checkpoint_from_before_use_global_head_loads_as_without_it(tmp_path):
+    old_arch = {k: v for k, v in TINY_ARCH.items() if k != "use_global_head"}
+    g = build_generator(TINY_ARCH)
+    torch.save({"arch": old_arch, "generator": g.state_dict()}, tmp_path / "old.pth")
+    loaded, arch = load_generator(str(tmp_path / "old.pth"))
+    assert arch["use_global_head"] is False and loaded.global_head is None

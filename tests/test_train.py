@@ -295,12 +295,18 @@ def test_whole_photo_training_with_working_sizes(repo_conf, tmp_path):
         identity_fraction=0.25,
         guided_loss_weight=1.0,
         ssim_loss_weight=0.5,
+        chroma_loss_weight=1.0,
+        global_loss_weight=1.0,
+        use_global_head=True,
         begin_use_adv_loss_epoch=5,
     )
     result = run_train(tmp_path, conf)
     assert result.returncode == 0, result.stderr[-2000:]
     row = read_history(conf["train"]["model_save_dir"])[0]
     assert float(row["train_lift"]) > 0 and float(row["train_ssim"]) > 0 and float(row["valid_psnr"]) > 0
+    # the look's loss terms (issue 28) join on what ships, and the global head trains with them
+    assert float(row["train_chroma"]) > 0 and float(row["train_global"]) > 0
+    assert "chroma=" in result.stdout and "global=" in result.stdout
     # the fixed training items are scored beside validation, as validation scores its photos
     assert float(row["fit_psnr"]) > 0 and "training items" in result.stdout
 

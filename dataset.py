@@ -262,23 +262,25 @@ class WorkingSizeBatches:
     def __init__(self, sampler, batch_size, sizes, weights, seed):
         self.sampler, self.batch_size, self.sizes, self.seed, self.epoch = sampler, batch_size, sizes, seed, 0
         self.p = np.asarray(weights, float) / np.sum(weights) if sizes else None
+        self.skip = 0  # batches of this epoch already trained (a run resumed mid-epoch): not yielded
 
     def set_epoch(self, epoch):
         self.epoch = epoch
         self.sampler.set_epoch(epoch)
 
     def __len__(self):
-        return len(self.sampler) // self.batch_size
+        return len(self.sampler) // self.batch_size - self.skip
 
     def __iter__(self):
         rng = np.random.default_rng([self.seed, self.epoch, 1])
-        batch = []
+        batch, count = [], 0
         for index in self.sampler:
             batch.append(index)
             if len(batch) == self.batch_size:
-                size = int(rng.choice(self.sizes, p=self.p)) if self.sizes else None
-                yield [(i, size) for i in batch] if size else batch
-                batch = []
+                size = int(rng.choice(self.sizes, p=self.p)) if self.sizes else None  # drawn for skipped too
+                if count >= self.skip:
+                    yield [(i, size) for i in batch] if size else batch
+                batch, count = [], count + 1
 
 
 def collate(items):

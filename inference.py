@@ -198,9 +198,14 @@ def fit_affine_maps(low_in, low_out, box, xp, eps=GUIDED_EPS):
         ]
         return xp.stack(entries, -1).reshape(tuple(prods.shape[:-1]) + (3, 3))
 
-    coef_a = xp.linalg.solve(
-        covariance(low_in, low_in, mean_in, mean_in), covariance(low_in, low_out, mean_in, mean_out)
-    )
+    cov_in = covariance(low_in, low_in, mean_in, mean_in)
+    cov_io = covariance(low_in, low_out, mean_in, mean_out)
+    # torch: solve_ex skips the singularity check and with it a host sync on a GPU (eps keeps the
+    # matrices regular); numpy has no such variant
+    if hasattr(xp.linalg, "solve_ex"):
+        coef_a = xp.linalg.solve_ex(cov_in, cov_io)[0]
+    else:
+        coef_a = xp.linalg.solve(cov_in, cov_io)
     coef_b = mean_out - xp.einsum("...i,...ic->...c", mean_in, coef_a)
     shape = tuple(coef_a.shape[:-2])
     return box(coef_a.reshape(shape + (9,))).reshape(shape + (3, 3)), box(coef_b)

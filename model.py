@@ -7,6 +7,7 @@ finer Laplacian band. Checkpoints carry the architecture keys, so predict/conver
 exactly what was trained.
 """
 
+import functools
 import json
 import os
 import warnings
@@ -23,10 +24,16 @@ from utils import ARCH_KEYS, atomic_write, check_arch, check_size_multiple
 
 def _gaussian_kernel(channels, like):
     """The 5x5 binomial kernel, one per channel. Made in numpy so that an ONNX trace records a
-    constant of known shape rather than the ops that built it."""
+    constant of known shape rather than the ops that built it; kept per device and type, so that a
+    GPU step does not copy it from the host at every level."""
+    return _kernel_on(channels, like.device, like.dtype)
+
+
+@functools.lru_cache(maxsize=32)
+def _kernel_on(channels, device, dtype):
     k1 = np.array([1.0, 4.0, 6.0, 4.0, 1.0], np.float32) / 16.0
     kernel = torch.from_numpy(np.ascontiguousarray(np.broadcast_to(np.outer(k1, k1), (channels, 1, 5, 5))))
-    return kernel.to(device=like.device, dtype=like.dtype)
+    return kernel.to(device=device, dtype=dtype)
 
 
 def pyramid_down(x):

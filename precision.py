@@ -1,25 +1,75 @@
-"""The training precision: bfloat16 autocast or float32, chosen by timing where it is not given
-(the gain of bfloat16 on a CPU depends on the CPU underneath, not only on its flags: 2.3x one day
-on this project's machines, none on later days, 1.3-1.9x on an Intel Xeon with AMX), and the one
-place the networks enter it (training, validation and the probe)."""
+"""The training device and precision: which GPU a process takes (alone or under torchrun),
+bfloat16 autocast or float32, chosen by timing where it is not given (the gain of bfloat16 on a
+CPU depends on the CPU underneath, not only on its flags: 2.3x one day on this project's machines,
+none on later days, 1.3-1.9x on an Intel Xeon with AMX), and the one place the networks enter it
+(training, validation and the probe)."""
 
 import copy
+import datetime
+import os
 import time
 
 import torch
 import torch.distributed as dist
 
+# The other processes wait at a barrier while rank 0 validates and writes reports (CPU-bound
+# scoring at full resolution): torch's 10-minute default would kill a run with a large validation set.
+PROCESS_GROUP_TIMEOUT = datetime.timedelta(hours=2)
+
+
+def visible_devices(conf_value, environ):
+    """The CUDA_VISIBLE_DEVICES to set from the conf, or None to leave the environment alone: under
+    torchrun (LOCAL_RANK set) every process must see every GPU to take cuda:LOCAL_RANK, and a value
+    the environment already has (a scheduler's, or the user's) wins over the conf's."""
+    if "LOCAL_RANK" in environ or "CUDA_VISIBLE_DEVICES" in environ:
+        return None
+    return conf_value
+
+
+def choose_device(conf_value, environ=os.environ):
+    """The process's device: cuda:LOCAL_RANK where CUDA is visible, else the CPU. Applies the conf's
+    CUDA_VISIBLE_DEVICES first (visible_devices): CUDA reads it when it initialises, on first use."""
+    value = visible_devices(conf_value, environ)
+    if value is not None:
+        environ["CUDA_VISIBLE_DEVICES"] = value
+    if not torch.cuda.is_available():
+        return torch.device("cpu")
+    local = int(environ.get("LOCAL_RANK", 0))
+    if local >= torch.cuda.device_count():
+        raise ValueError(
+            f"process {local} of torchrun wants GPU {local} but {torch.cuda.device_count()} are visible "
+            f"(CUDA_VISIBLE_DEVICES={environ.get('CUDA_VISIBLE_DEVICES', 'unset')}): "
+            f"use --nproc_per_node={torch.cuda.device_count()} or fewer"
+        )
+    device = torch.device("cuda", local)
+    torch.cuda.set_device(device)
+    return device
+
+
+def cuda_bf16_native():
+    """bfloat16 convolutions in hardware: Ampere (compute capability 8) and later. This torch's
+    is_bf16_supported() also says yes on older GPUs, where it is emulated (a T4, an RTX 20xx)."""
+    return torch.cuda.get_device_capability()[0] >= 8
+
+
+def set_float32_math(device):
+    """On CUDA, float32 is float32: torch lets cuDNN use TF32 (10-bit mantissa) for convolutions on
+    Ampere+ by default, so a "float32" run would score differently from the CPU's."""
+    if device.type == "cuda":
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
+
 
 def use_bf16(precision, device, generator, shape, state, log):
-    """'auto': bfloat16 autocast on CUDA with bf16; on a CPU with AVX-512 BF16 or AMX only where a
-    short probe finds it faster (2.3x one day on this kind of CPU, no faster on later days with the
+    """'auto': bfloat16 autocast on a GPU that runs it natively (cuda_bf16_native); on a CPU with
+    AVX-512 BF16 or AMX only where a short probe finds it faster (2.3x one day on this kind of CPU, no faster on later days with the
     same flags); float32 otherwise. A resumed run keeps the precision it started in."""
     if precision != "auto":
         return precision == "bf16"
     if state and "bf16" in state:
         return state["bf16"]
     if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
+        return cuda_bf16_native()
     faster = cpu_has_bf16() and bf16_is_faster(generator, shape, log)
     if dist.is_available() and dist.is_initialized():  # every process trains in rank 0's choice
         flag = torch.tensor([int(faster)])

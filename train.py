@@ -34,7 +34,14 @@ from model import (
     save_checkpoint,
     size_multiple,
 )
-from precision import autocast, to_device, use_bf16
+from precision import (
+    PROCESS_GROUP_TIMEOUT,
+    autocast,
+    choose_device,
+    set_float32_math,
+    to_device,
+    use_bf16,
+)
 from utils import (
     DATA_HELP,
     ConfError,
@@ -59,6 +66,17 @@ def parse_args():
         help="start afresh even if last.pth exists (it is then overwritten)",
     )
     parser.add_argument(
+        "--max-steps-this-run",
+        type=int,
+        default=0,
+        help="stop after this many steps (0: no limit), within an epoch too; the next run resumes there",
+    )
+    parser.add_argument(
+        "--sync-debug",
+        action="store_true",
+        help="on a GPU, warn at every host-device synchronisation within training steps (an audit)",
+    )
+    parser.add_argument(
         "--max-epochs-this-run",
         type=int,
         default=0,
@@ -69,18 +87,18 @@ def parse_args():
 
 def main():
     args, conf = parse_args()
-    if args.max_epochs_this_run < 0:
-        fail(f"--max-epochs-this-run must be 0 (no limit) or more, got {args.max_epochs_this_run}")
-    # Read by CUDA when it initialises (lazily, on first use), so setting it here is in time.
-    os.environ.setdefault("CUDA_VISIBLE_DEVICES", conf["CUDA_VISIBLE_DEVICES"])
+    for flag, value in (("epochs", args.max_epochs_this_run), ("steps", args.max_steps_this_run)):
+        if value < 0:
+            fail(f"--max-{flag}-this-run must be 0 (no limit) or more, got {value}")
     rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
-    if torch.cuda.is_available():
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-        torch.cuda.set_device(device)
-    else:
-        device = torch.device("cpu")
+    try:
+        device = choose_device(conf["CUDA_VISIBLE_DEVICES"])
+    except ValueError as e:
+        fail(str(e))
+    set_float32_math(device)
     if world > 1:
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        dist.init_process_group(backend, timeout=PROCESS_GROUP_TIMEOUT)
     log = print if rank == 0 else (lambda *a, **k: None)
     try:
         train(conf, args, device, rank, world, log)
@@ -106,6 +124,7 @@ def train(conf, args, device, rank, world, log):
     train_set, valid_set = load_data(conf, world, log)
     fit_set = fixed_view(train_set, conf["fit_check_count"])
     models = build_models(conf, device, state, log)
+    models["sync_debug"] = args.sync_debug and device.type == "cuda"
     log(
         f"generator: {parameter_count(models['generator']) / 1e6:.2f} M parameters; "
         f"{len(train_set)} training, "
@@ -126,11 +145,34 @@ def train(conf, args, device, rank, world, log):
         log("no validation data (valid_data_dir and paired_valid_* are empty): best.pth is the last epoch")
 
     loader, batches = make_loader(train_set, conf, world, rank, device)
+    partial = state.get("partial") if state else None
+    steps_left = args.max_steps_this_run or float("inf")
+    if partial:
+        log(f"resuming epoch {start + 1} at step {partial['step'] + 1}")
     for epoch in range(start, stop):
         started = time.time()
         batches.set_epoch(epoch)
+        batches.skip = partial["step"] if partial and epoch == start else 0
         train_set.epoch = epoch
-        row, samples = train_one_epoch(models, loader, conf, epoch, device, rank, world, last_path)
+        epoch_rng = rng_states()  # what a checkpoint within this epoch restores: its batches come again
+
+        def save_within(step, sums):
+            save_epoch(
+                conf, models, epoch + 1, best_psnr, history, False, None, None, epoch_rng, (step, sums)
+            )
+
+        resumed = (batches.skip, partial["sums"]) if batches.skip else (0, None)
+        stop_at = batches.skip + steps_left if steps_left < len(batches) else None
+        steps_left -= len(batches)
+        row, samples = train_one_epoch(
+            models, loader, conf, epoch, (device, rank, world), last_path, resumed, save_within, stop_at
+        )
+        if row is None:
+            log(
+                f"stopped within epoch {epoch + 1} at step {stop_at} (--max-steps-this-run); run the same "
+                f"command again to continue from last.pth"
+            )
+            return
         if rank == 0:
             best_psnr = end_epoch(
                 models, conf, (valid_set, fit_set), device, row, samples, history, best_psnr, started
@@ -173,6 +215,7 @@ def end_epoch(models, conf, sets, device, row, samples, history, best_psnr, star
         **({"fit_psnr": round(fit[0][0], 4), "fit_ssim": round(fit[0][1], 4)} if fit else {}),
         seconds=round(time.time() - started, 1),
         valid_seconds=round(time.time() - trained, 1),
+        **gpu_memory(device),
     )
     history.append(row)
     improved = valid_set is None or val_psnr > best_psnr
@@ -181,6 +224,15 @@ def end_epoch(models, conf, sets, device, row, samples, history, best_psnr, star
     write_reports(conf["model_save_dir"], history, val_samples or samples)
     print(epoch_line(row, valid_set is not None, improved))
     return best_psnr
+
+
+def gpu_memory(device):
+    """{gpu_memory_mb: the peak allocated since the last call} on a GPU, {} on the CPU."""
+    if device.type != "cuda":
+        return {}
+    peak = torch.cuda.max_memory_allocated(device) / 2**20
+    torch.cuda.reset_peak_memory_stats(device)
+    return {"gpu_memory_mb": round(peak, 1)}
 
 
 # ---------------------------------------------------------------- setup
@@ -332,8 +384,8 @@ def rng_states():
         "torch": torch.get_rng_state(),
         "numpy": [name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)],
     }
-    if torch.cuda.is_available():
-        states["cuda"] = torch.cuda.get_rng_state_all()
+    if torch.cuda.is_available():  # this process's own GPU only: the count may differ on resume
+        states["cuda"] = torch.cuda.get_rng_state()
     return states
 
 
@@ -343,11 +395,16 @@ def set_rng_states(states):
     np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
     torch.set_rng_state(states["torch"])
     if "cuda" in states and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(states["cuda"])
+        cuda = states["cuda"]
+        if isinstance(cuda, (list, tuple)):  # written by an earlier version: one state per visible GPU
+            cuda = cuda[min(torch.cuda.current_device(), len(cuda) - 1)]
+        torch.cuda.set_rng_state(cuda)
 
 
-def save_epoch(conf, models, epoch, best_psnr, history, improved, val_psnr, val_ssim):
-    """last.pth every epoch (everything to resume); best.pth when validation improved."""
+def save_epoch(conf, models, epoch, best_psnr, history, improved, val_psnr, val_ssim, rng=None, within=None):
+    """last.pth every epoch (everything to resume); best.pth when validation improved. `within`:
+    (steps done, loss sums) for a checkpoint within epoch number `epoch` (checkpoint_every_steps),
+    with `rng` the RNG states at that epoch's start; its "epoch" is then the epochs completed."""
     generator_state = models["generator"].state_dict()
     if improved:
         save_checkpoint(
@@ -368,12 +425,13 @@ def save_epoch(conf, models, epoch, best_psnr, history, improved, val_psnr, val_
             "discriminator": models["discriminator"].state_dict(),
             "optimizer_g": models["opt_g"].state_dict(),
             "optimizer_d": models["opt_d"].state_dict(),
-            "epoch": epoch,
+            "epoch": epoch - 1 if within else epoch,
             "best_psnr": best_psnr,
             "history": history,
-            "rng": rng_states(),
+            "rng": rng or rng_states(),
             "conf": conf,
             "bf16": models["bf16"],
+            **({"partial": {"step": within[0], "sums": dict(within[1])}} if within else {}),
         },
     )
 
@@ -392,9 +450,16 @@ def lr_at(epoch, epochs, init_lr, final_lr, step_epochs=0):
     return final_lr + (init_lr - final_lr) * 0.5 * (1 + math.cos(math.pi * epoch / (epochs - 1)))
 
 
-def train_one_epoch(models, loader, conf, epoch, device, rank, world, last_path):
-    """One pass over the training set; returns the history row (learning rates, mean losses) and a
-    few (input, output, target) triples from the last batch for samples.png."""
+def train_one_epoch(
+    models, loader, conf, epoch, where, last_path, resumed=(0, None), save_within=None, stop_at=None
+):
+    """One pass over the training set (`where` = device, rank, world); returns the history row
+    (learning rates, mean losses) and a few (input, output, target) triples from the last batch for
+    samples.png. `resumed`: (steps already done, their loss sums) of a run resumed within the
+    epoch. Every checkpoint_every_steps steps, and at step `stop_at` (then returning (None, None)),
+    rank 0 calls save_within(steps, sums). Loss values reach the host every SHOW_EVERY steps, not
+    at each step (a sync on a GPU)."""
+    device, rank, world = where
     adversarial = epoch + 1 >= conf["begin_use_adv_loss_epoch"] and conf["adversarial_loss_weight"] > 0
     step = conf["lr_step_epochs"]
     lr_g = lr_at(epoch, conf["epochs"], conf["init_lr"], conf["final_lr"], step)
@@ -403,23 +468,41 @@ def train_one_epoch(models, loader, conf, epoch, device, rank, world, last_path)
         for group in opt.param_groups:
             group["lr"] = lr
     models["generator"].train()
-    sums, steps = dict.fromkeys(("loss", "rec", "pyr", *LIFT_TERMS, "adv", "d"), 0.0), 0
+    steps, sums = resumed[0], dict(
+        resumed[1] or dict.fromkeys(("loss", "rec", "pyr", *LIFT_TERMS, "adv", "d"), 0.0)
+    )
     used = tuple(k for k in LIFT_TERMS if conf[f"{LIFT_TERMS[k]}_loss_weight"] > 0)
     shown = ("loss", "rec", "pyr") + used + (("adv", "d") if adversarial else ())
-    bar = tqdm(loader, desc=f"epoch {epoch + 1}/{conf['epochs']}", disable=rank != 0, file=sys.stdout)
+    bar = tqdm(
+        loader, desc=f"epoch {epoch + 1}/{conf['epochs']}", disable=rank != 0, file=sys.stdout, initial=steps
+    )
+    pending, every, last = [], conf["checkpoint_every_steps"], steps + len(loader)
+    if models.get("sync_debug"):
+        torch.cuda.set_sync_debug_mode("warn")
     for batch in bar:
-        terms, output = train_step(models, batch, conf, adversarial, device)
-        if not torch.isfinite(terms["loss"]):
+        terms, output, finite = train_step(models, batch, conf, adversarial, device)
+        if not finite:
             fail(
                 f"loss became {terms['loss'].item()} at epoch {epoch + 1}, step {steps + 1}; stopping. "
-                f"The last "
-                f"good checkpoint is {last_path}: lower init_lr or check the data",
+                f"The last good checkpoint is {last_path}: lower init_lr or check the data",
                 code=1,
             )
         steps += 1
-        for key, value in terms.items():
-            sums[key] += value.item()
-        bar.set_postfix({k: f"{v / steps:.4f}" for k, v in sums.items() if k in shown})
+        pending.append(torch.stack([terms[k].detach().float().reshape(()).to(device) for k in sums]))
+        checkpoint = (every and steps % every == 0 or steps == stop_at) and steps < last
+        if len(pending) == SHOW_EVERY or checkpoint or steps == last:
+            for values in torch.stack(pending).tolist():  # in step order, as single steps would add
+                for key, value in zip(sums, values):
+                    sums[key] += value
+            pending = []
+            bar.set_postfix({k: f"{v / steps:.4f}" for k, v in sums.items() if k in shown})
+        if checkpoint and rank == 0 and save_within:
+            save_within(steps, sums)
+        if steps == stop_at:
+            bar.close()
+            return None, None
+    if models.get("sync_debug"):
+        torch.cuda.set_sync_debug_mode(0)
     means = {k: v / max(steps, 1) for k, v in sums.items()}
     if world > 1:
         reduced = torch.tensor([means[k] for k in sums], device=device)
@@ -440,6 +523,9 @@ def train_one_epoch(models, loader, conf, epoch, device, rank, world, last_path)
         **{f"train_{k}": round(v, 6) for k, v in means.items()},
     }
     return row, samples
+
+
+SHOW_EVERY = 10  # steps between the loss values' trips to the host (the progress bar)
 
 
 def train_step(models, batch, conf, adversarial, device):
@@ -470,12 +556,12 @@ def train_step(models, batch, conf, adversarial, device):
         + sum(weights[k] * terms[k] for k in LIFT_TERMS)
         + conf["adversarial_loss_weight"] * terms["adv"]
     )
-    if not torch.isfinite(terms["loss"]):
-        return terms, output
+    if not torch.isfinite(terms["loss"]):  # the one host sync of a step
+        return terms, output, False
     models["opt_g"].zero_grad(set_to_none=True)
     terms["loss"].backward()
     models["opt_g"].step()
-    terms["d"] = torch.zeros(())
+    terms["d"] = torch.zeros((), device=device)
     if adversarial:  # D's own step, on G's output detached: G has already taken its step above
         both = torch.cat([targets, output.detach()])
         with autocast(device, models["bf16"]):
@@ -486,7 +572,7 @@ def train_step(models, batch, conf, adversarial, device):
         models["opt_d"].zero_grad(set_to_none=True)
         terms["d"].backward()
         models["opt_d"].step()
-    return terms, output
+    return terms, output, True
 
 
 # The terms on what prediction ships, each with its conf weight key (<name>_loss_weight).
@@ -513,8 +599,10 @@ def shipped_losses(output, inputs, targets, full_inputs, full_targets, valid, we
     for i, (h, w) in enumerate(valid):
         out, target = output[i, :, :h, :w], targets[i, :, :h, :w]
         if full_inputs[i] is not None and tuple(full_inputs[i].shape[1:]) != (h, w):
-            target = full_targets[i].to(output.device)
-            out = losses.guided_lift(inputs[i, :, :h, :w], out, full_inputs[i].to(output.device))
+            target = full_targets[i].to(output.device, non_blocking=True)  # pinned by the loader
+            out = losses.guided_lift(
+                inputs[i, :, :h, :w], out, full_inputs[i].to(output.device, non_blocking=True)
+            )
         for k in wanted:
             terms[k] = terms[k] + LIFT_LOSSES[k](out, target)
     return {k: v / len(valid) for k, v in terms.items()}

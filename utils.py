@@ -96,6 +96,7 @@ SCHEMA = {
         "global_loss_weight": "number",
         "validate_all_sizes_every": "posint",
         "fit_check_count": "int",
+        "checkpoint_every_steps": "int",
         "precision": "precision",
         **_ARCH_SCHEMA,
     },

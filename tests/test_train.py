@@ -51,9 +51,14 @@ def train_conf(repo_conf, tmp_path, **changes):
     return conf
 
 
-def run_train(tmp_path, conf, *args, launcher=None):
+# On the CPU: bit-exact resumption (torch.equal below) is a CPU fact. A GPU's atomics (interpolation
+# and padding backward, cuDNN's algorithms) make two runs differ in the last bits (docs/train.md).
+CPU_ONLY = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
+
+
+def run_train(tmp_path, conf, *args, launcher=None, env=CPU_ONLY):
     cmd = (launcher or [sys.executable]) + ["train.py", "--conf", write_conf(tmp_path, conf), *args]
-    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
 
 
 def read_history(folder):
@@ -95,6 +100,33 @@ def test_two_epochs_write_checkpoints_csv_and_pictures(two_epoch_run):
 def test_learning_rate_runs_from_init_to_final(two_epoch_run):
     rows = read_history(two_epoch_run[1]["train"]["model_save_dir"])
     assert float(rows[0]["lr"]) == pytest.approx(1e-3) and float(rows[-1]["lr"]) == pytest.approx(1e-4)
+
+
+def test_a_run_stopped_within_epochs_resumes_exactly_where_it_stopped(two_epoch_run):
+    """--max-steps-this-run stops within an epoch (as a kill after a checkpoint_every_steps
+    checkpoint would): the resumed runs give the uninterrupted run's weights and history exactly."""
+    tmp_path, conf, _ = two_epoch_run
+    conf = copy.deepcopy(conf)
+    conf["train"].update(model_save_dir=str(tmp_path / "steps"), checkpoint_every_steps=1)
+    first = run_train(tmp_path, conf, "--max-steps-this-run", "1")
+    assert first.returncode == 0 and "stopped within epoch 1 at step 1" in first.stdout, first.stderr
+    state = torch.load(tmp_path / "steps" / "last.pth", weights_only=True)
+    assert state["epoch"] == 0 and state["partial"]["step"] == 1 and state["history"] == []
+    second = run_train(tmp_path, conf, "--max-steps-this-run", "2")  # ends epoch 1, one step into 2
+    assert "resuming epoch 1 at step 2" in second.stdout and "stopped within epoch 2" in second.stdout
+    third = run_train(tmp_path, conf)
+    assert third.returncode == 0 and "resuming epoch 2 at step 2" in third.stdout, third.stderr
+    a = torch.load(tmp_path / "ckpt" / "last.pth", weights_only=True)
+    b = torch.load(tmp_path / "steps" / "last.pth", weights_only=True)
+    assert "partial" not in b and b["epoch"] == 2
+    for key in ("generator", "discriminator"):
+        assert all(torch.equal(a[key][k], b[key][k]) for k in a[key]), key
+    moments = lambda c: [s["exp_avg"] for s in c["optimizer_g"]["state"].values()]
+    assert all(torch.equal(x, y) for x, y in zip(moments(a), moments(b)))
+    for row_a, row_b in zip(read_history(tmp_path / "ckpt"), read_history(tmp_path / "steps")):
+        assert all(
+            row_a[k] == row_b[k] for k in row_a if k.startswith(("train_", "valid_psnr", "valid_ssim"))
+        ), row_a
 
 
 def test_adversarial_term_joins_at_its_epoch(two_epoch_run):
@@ -533,3 +565,84 @@ def test_init_generator_from_warm_starts_an_extended_architecture_or_names_the_m
     result = run_train(tmp_path, conf)
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "first_layer_out_channels_of_every_unet' is [8, 8, 4] but the checkpoint" in result.stderr
+
+
+# ---------------------------------------------------------------- GPUs, checked on the CPU (issue 30)
+
+
+def test_conf_visible_devices_apply_only_outside_torchrun_and_an_environment_that_sets_them():
+    from precision import visible_devices
+
+    assert visible_devices("0", {}) == "0"
+    assert visible_devices("0", {"LOCAL_RANK": "1", "RANK": "1"}) is None  # torchrun: see every GPU
+    assert visible_devices("0", {"CUDA_VISIBLE_DEVICES": "2,3"}) is None  # the environment wins
+
+
+def test_torchrun_rank_beyond_the_visible_gpus_is_one_line(monkeypatch):
+    import precision
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    env = {"LOCAL_RANK": "1", "CUDA_VISIBLE_DEVICES": "0"}
+    with pytest.raises(ValueError, match="wants GPU 1 but 1 are visible"):
+        precision.choose_device("0", env)
+    assert env["CUDA_VISIBLE_DEVICES"] == "0"  # untouched
+
+
+def test_bf16_auto_needs_a_gpu_that_runs_it_natively(monkeypatch):
+    import precision
+
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)  # emulation counts here
+    for capability, expected in (((7, 5), False), ((8, 0), True), ((9, 0), True)):
+        monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a, c=capability: c)
+        assert precision.use_bf16("auto", torch.device("cuda", 0), None, None, None, print) is expected
+
+
+def test_float32_on_a_gpu_turns_tf32_off():
+    import precision
+
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    try:
+        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True
+        precision.set_float32_math(torch.device("cpu"))
+        assert torch.backends.cudnn.allow_tf32
+        precision.set_float32_math(torch.device("cuda", 0))
+        assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
+def test_gpu_rng_state_is_the_devices_own_and_resumes_on_fewer_gpus(monkeypatch):
+    """last.pth keeps this process's GPU state only; an older last.pth from 2 GPUs (a list of two)
+    resumes on one GPU with the first (it raised IndexError)."""
+    import train
+
+    own = torch.ByteTensor([1, 2, 3])
+    restored = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_rng_state", lambda *a: own)
+    monkeypatch.setattr(torch.cuda, "get_rng_state_all", lambda: [own, own])
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setattr(torch.cuda, "set_rng_state", lambda s, *a: restored.append(s))
+    monkeypatch.setattr(torch.cuda, "set_rng_state_all", lambda s: (_ for _ in ()).throw(IndexError()))
+    states = train.rng_states()
+    assert torch.equal(states["cuda"], own)  # one state, not one per visible GPU
+    train.set_rng_states(states)
+    train.set_rng_states({**states, "cuda": [torch.ByteTensor([7]), torch.ByteTensor([8])]})
+    assert torch.equal(restored[0], own) and torch.equal(restored[1], torch.ByteTensor([7]))
+
+
+def test_process_group_waits_long_enough_for_validation_on_rank_0():
+    from precision import PROCESS_GROUP_TIMEOUT
+
+    assert PROCESS_GROUP_TIMEOUT.total_seconds() >= 3600  # torch's default is 10 minutes
+    source = open(os.path.join(ROOT, "train.py")).read()
+    assert "init_process_group(backend, timeout=PROCESS_GROUP_TIMEOUT)" in source
+
+
+def test_pyramid_kernel_is_made_once_per_device_and_type():
+    from model import _gaussian_kernel
+
+    x = torch.rand(1, 3, 8, 8)
+    assert _gaussian_kernel(3, x) is _gaussian_kernel(3, x)
+    assert _gaussian_kernel(3, x.double()).dtype == torch.float64

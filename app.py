@@ -10,7 +10,9 @@ re-renders from the fitted maps without running the network; a new working size 
 Requests queue, one photo set at a time, so two users both get their results.
 """
 
+import atexit
 import os
+import shutil
 import tempfile
 import time
 
@@ -29,7 +31,15 @@ def parse_args():
         "--host", default="127.0.0.1", help="address to serve on (default: this machine only)"
     )
     parser.add_argument("--port", type=int, default=7860, help="port (default 7860)")
-    parser.add_argument("--max-megapixels", type=float, default=100, help="refuse photos larger than this")
+    parser.add_argument(
+        "--max-megapixels",
+        type=float,
+        default=None,
+        help="refuse photos larger than this (default: the conf's)",
+    )
+    parser.add_argument(
+        "--max-upload-mb", type=float, default=200, help="refuse uploads larger than this (default 200 MB)"
+    )
     return parse_with_conf(parser, "predict")
 
 
@@ -42,9 +52,15 @@ def main():
     except (ConfError, ValueError) as e:
         fail(str(e))
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    page = build_page(backend, conf, args.max_megapixels)
+    megapixels = conf["max_megapixels"] if args.max_megapixels is None else args.max_megapixels
+    page = build_page(backend, conf, megapixels)
     page.queue(default_concurrency_limit=1).launch(
-        server_name=args.host, server_port=args.port, share=False, theme=offline_theme(), footer_links=[]
+        server_name=args.host,
+        server_port=args.port,
+        share=False,
+        theme=offline_theme(),
+        footer_links=[],
+        max_file_size=f"{args.max_upload_mb:g}mb",
     )
 
 
@@ -55,6 +71,8 @@ def load_photos(paths, max_megapixels):
     """Decoded photos ({name, path, rgb, alpha, info}) and a message for each file refused."""
     photos, messages = [], []
     for path in paths or []:
+        # the HTTP API may hand over gradio's file object rather than its path: LibRaw needs the path
+        path = os.fspath(getattr(path, "path", None) or getattr(path, "name", None) or path)
         name = os.path.basename(path)
         try:
             h, w = photo_size(path)
@@ -63,7 +81,7 @@ def load_photos(paths, max_megapixels):
                     f"{name} is {h * w / 1e6:.0f} MP; this page takes up to {max_megapixels:.0f} MP"
                 )
                 continue
-            rgb, alpha, info = read_photo(path)
+            rgb, alpha, info = read_photo(path, 0)  # the size was checked just above
         except ImageReadError:
             messages.append(
                 f"{name} is not a photo this page reads (JPEG, PNG, TIFF, WebP, HEIC, camera RAW)"
@@ -116,9 +134,11 @@ def build_page(backend, conf, max_megapixels):
     import gradio as gr
 
     out_root = tempfile.mkdtemp(prefix="exposure-correct-")
+    atexit.register(shutil.rmtree, out_root, True)  # this page's own results, when the server stops
     model, fmt = conf["pretrained_model"], conf["output_format"]
 
     def correct(files, strength, max_side, ensemble):
+        prune(out_root, 3600)
         photos, messages = load_photos(files, max_megapixels)
         if not photos:
             messages = messages or ["Drop one or more photos first."]
@@ -139,7 +159,9 @@ def build_page(backend, conf, max_megapixels):
         chosen = [p for p in photos or [] if p["name"] == name]
         return preview(chosen[0]) if chosen else None
 
-    with gr.Blocks(title="exposure-correct") as page:
+    # Uploads and results are private photos (GPS included): gradio deletes its cached files an hour
+    # after they were made, checking every 10 minutes, and all of them when the server stops.
+    with gr.Blocks(title="exposure-correct", delete_cache=(600, 3600)) as page:
         gr.Markdown("# exposure-correct\nDrop over- or under-exposed photos; compare, adjust, download.")
         photos = gr.State([])
         with gr.Row():
@@ -161,6 +183,16 @@ def build_page(backend, conf, max_megapixels):
         strength.release(restrength, [photos, strength, choice], [slider, downloads, status], api_name=False)
         choice.change(show, [photos, choice], slider, api_name=False)
     return page
+
+
+def prune(folder, seconds):
+    """Remove the result folders under `folder` made more than `seconds` ago (gradio has copied
+    them to its own cache, which delete_cache empties)."""
+    now = time.time()
+    for name in os.listdir(folder):
+        path = os.path.join(folder, name)
+        if now - os.path.getmtime(path) > seconds:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def offline_theme():

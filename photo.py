@@ -33,9 +33,17 @@ try:  # HEIC/HEIF through Pillow; without pillow-heif such files are unreadable 
 except ImportError:  # pragma: no cover
     pillow_heif = None
 
+# The one guard against decompression bombs (a header declaring 30000 x 30000): read_photo refuses
+# a photo whose declared size is over the limit before decoding it, so Pillow's own check is off.
+Image.MAX_IMAGE_PIXELS = None
+MAX_MEGAPIXELS = 200
+
 ORIENTATION = 0x0112
 EXIF_IFD, GPS_IFD = 0x8769, 0x8825
-JPEG_QUALITY, HEIC_QUALITY = 95, 90
+# HEIC: x265's "ultrafast" preset at quality 75. On a 12 MP iPhone HEIC (886 KB) re-encoded here,
+# under load: the default preset at 90 took 61 s, 3.9x the input's size, 64.2 dB against the input;
+# ultrafast at 75 took 3.5 s, 1.6x the size, 53.9 dB (docs/predict.md).
+JPEG_QUALITY, HEIC_QUALITY, HEIC_ENCODER = 95, 75, {"preset": "ultrafast"}
 
 _EXIF_TRANSPOSE = {
     2: lambda a: a[:, ::-1],
@@ -61,19 +69,43 @@ def read_image(path):
     return np.clip(rgb, 0, 1, out=rgb), alpha, info["bit_depth"]
 
 
-def read_photo(path):
+# What decoders raise for files that are not photos, or broken ones (a HEIC of metadata only raises
+# EOFError, a damaged TIFF RuntimeError): each becomes one ImageReadError naming the file.
+DECODE_ERRORS = (
+    UnidentifiedImageError,
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    RuntimeError,
+    struct.error,
+)
+
+
+def check_declared_size(path, max_megapixels):
+    """ImageReadError if the photo's header declares more than max_megapixels (0: no limit)."""
+    h, w = photo_size(path)
+    if max_megapixels and h * w > max_megapixels * 1e6:
+        raise ImageReadError(
+            f"{path} declares {w} x {h} pixels ({h * w / 1e6:.0f} MP), over the limit of "
+            f"{max_megapixels:g} MP (max_megapixels)"
+        )
+
+
+def read_photo(path, max_megapixels=MAX_MEGAPIXELS):
     """Read a photo as (rgb, alpha, info): rgb float32 H x W x 3 in sRGB with the EXIF orientation
     applied (in [0, 1], or beyond it for colours outside sRGB that a wider profile holds), alpha
     float32 H x W or None, info {format, bit_depth, exif, xmp, icc, profile} for write_photo.
     Grayscale becomes RGB, CMYK is converted, 16-bit PNG/TIFF keep their precision. ImageReadError
-    if the file cannot be read."""
+    if the file cannot be read, or declares more than max_megapixels (0: no limit)."""
+    check_declared_size(path, max_megapixels)
     if path.lower().endswith(RAW_EXTENSIONS):
         return read_raw(path)
     try:
         with Image.open(path) as im:
             info = metadata_of(im)
             data = decode_pixels(path, im)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+    except DECODE_ERRORS as e:
         raise ImageReadError(
             f"cannot read {path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
         ) from None
@@ -154,6 +186,7 @@ def read_raw(path):
 
     try:
         with rawpy.imread(path) as raw:
+            check_raw_data(path, raw.sizes.raw_width * raw.sizes.raw_height)
             data = raw.postprocess(
                 use_camera_wb=True,
                 no_auto_bright=True,
@@ -161,6 +194,8 @@ def read_raw(path):
                 output_color=rawpy.ColorSpace.sRGB,
                 gamma=(2.4, 12.92),
             )
+    except ImageReadError:
+        raise
     except (rawpy.LibRawError, OSError, ValueError) as e:
         raise ImageReadError(
             f"cannot read {path}: not a readable camera RAW file ({type(e).__name__})"
@@ -174,6 +209,18 @@ def read_raw(path):
         "profile": None,
     }
     return data.astype(np.float32) / 65535.0, None, info
+
+
+def check_raw_data(path, sensor_pixels):
+    """A RAW file far smaller than its sensor's pixels (under half a bit each, which no camera's
+    compression reaches) holds metadata without the image data (a DNG stub, a truncated file):
+    LibRaw would 'develop' it into a black or striped photo."""
+    size = os.path.getsize(path)
+    if size * 16 < sensor_pixels:
+        raise ImageReadError(
+            f"cannot read {path}: it holds no image data ({size / 1024:.0f} KB for a "
+            f"{sensor_pixels / 1e6:.1f} MP sensor: metadata only, or truncated)"
+        )
 
 
 def raw_exif(path):
@@ -394,10 +441,18 @@ def encode(tmp, ext, data, meta):
             im.save(tmp, "WEBP", quality=JPEG_QUALITY, xmp=meta["xmp"] or b"", **kwargs)
         elif ext in (".heic", ".heif"):
             im.save(
-                tmp, "HEIF", quality=HEIC_QUALITY, **({"xmp": meta["xmp"]} if meta["xmp"] else {}), **kwargs
+                tmp,
+                "HEIF",
+                quality=HEIC_QUALITY,
+                enc_params=HEIC_ENCODER,
+                **({"xmp": meta["xmp"]} if meta["xmp"] else {}),
+                **kwargs,
             )
         elif ext in (".tif", ".tiff"):
-            im.save(tmp, "TIFF", compression="tiff_lzw", tiffinfo=tiff_tags(meta))
+            try:  # LZW goes through libtiff, which refuses some cameras' EXIF ("Error setting from
+                im.save(tmp, "TIFF", compression="tiff_lzw", tiffinfo=tiff_tags(meta))  # dictionary")
+            except RuntimeError:  # Pillow's own writer takes them, uncompressed
+                im.save(tmp, "TIFF", tiffinfo=tiff_tags(meta))
         else:
             raise OSError(f"cannot write {ext} files")
 
@@ -487,7 +542,7 @@ def write_image(path, rgb, alpha=None, bit_depth=8):
 def output_extension(path, output_format):
     """The extension of a photo's result: its own with output_format "same" (a RAW file gives a
     16-bit TIFF, which every editor opens), else output_format's."""
-    ext = os.path.splitext(path)[1].lower()
+    ext = os.path.splitext(path)[1]
     if output_format != "same":
         return "." + output_format
-    return ".tif" if ext in RAW_EXTENSIONS else ext
+    return ".tif" if ext.lower() in RAW_EXTENSIONS else ext  # as the input spells it: .HEIC stays .HEIC

@@ -61,6 +61,7 @@ def main():
         conf["show_result"],
         conf["strip_metadata"],
         failed,
+        conf["max_megapixels"],
     )
     if videos:
         done += correct_videos(
@@ -112,20 +113,21 @@ def gather_inputs(img_pths, result_output_dir):
     return photos, videos, roots
 
 
-def correct_photos(paths, outputs, backend, correction, batch_size, show, strip, failed):
+def correct_photos(paths, outputs, backend, correction, batch_size, show, strip, failed, max_megapixels):
     """Correct and write each photo, in its own colour profile and with its metadata unless `strip`;
     unreadable ones are added to `failed`. Returns how many were written."""
     done = 0
     bar = tqdm(total=len(paths), desc="correcting", unit="photo", disable=len(paths) < 2)
-    for batch in read_batches(paths, batch_size, backend, correction, failed):
+    for batch in read_batches(paths, batch_size, backend, correction, failed, max_megapixels):
         # unclipped: write_photo clips in the photo's own colour space (wide gamuts reach beyond sRGB)
         results = correct_batch([photo["rgb"] for photo in batch], backend, **correction, clip=False)
         for photo, result in zip(batch, results):
             out_path = outputs[photo["path"]]
             try:
                 write_photo(out_path, result, photo["alpha"], photo["info"], strip)
-            except OSError as e:
-                failed.append(f"could not write {out_path}: {e}")
+            except (OSError, RuntimeError, ValueError, TypeError) as e:  # encoders raise all of these
+                first = str(e).splitlines()[0] if str(e) else type(e).__name__
+                failed.append(f"could not write {out_path} ({photo['path']}): {first}; the folder goes on")
                 continue
             if show:
                 show_side_by_side(photo["rgb"], result, out_path)
@@ -183,13 +185,13 @@ def output_paths(inputs, roots, out_dir, output_format):
     return paths
 
 
-def read_batches(paths, batch_size, backend, correction, failed):
+def read_batches(paths, batch_size, backend, correction, failed, max_megapixels):
     """Yield lists of decoded photos (dicts) that share a network size, at most batch_size each;
-    unreadable files are appended to `failed` and left out."""
+    unreadable files (or over max_megapixels) are appended to `failed` and left out."""
     batch = []
     for path in paths:
         try:
-            rgb, alpha, info = read_photo(path)
+            rgb, alpha, info = read_photo(path, max_megapixels)
         except ImageReadError as e:
             failed.append(str(e))
             continue

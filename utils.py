@@ -109,6 +109,7 @@ SCHEMA = {
         "result_output_dir": "str",
         "output_format": "format",
         "strip_metadata": "bool",
+        "max_megapixels": "number",
         "pretrained_model": "file",
         "show_result": "bool",
         "self_ensemble": "bool",

@@ -158,3 +158,27 @@ def test_the_page_in_a_real_browser(server):
         browser.close()
     assert len(sources) >= 2 and len(set(sources)) >= 2  # before and after are different pictures
     assert Image.open(shot).size[0] == 1200 and os.path.getsize(shot) > 20_000
+
+
+def test_an_upload_given_as_a_file_object_is_read_from_its_path(tmp_path):
+    """gradio's HTTP API can hand the upload over as its file object: camera RAW needs the path
+    (it was refused as "not a photo"); a huge declared size gets the size message, not "not a photo"."""
+    from types import SimpleNamespace
+
+    from test_predict import huge_png
+
+    good = photo_with_exif(tmp_path / "a.jpg")
+    huge_png(tmp_path / "bomb.png")
+    photos, messages = app.load_photos([SimpleNamespace(path=good), str(tmp_path / "bomb.png")], 200)
+    assert [p["name"] for p in photos] == ["a.jpg"]
+    assert messages == ["bomb.png is 900 MP; this page takes up to 200 MP"]
+
+
+def test_old_results_are_pruned(tmp_path):
+    import time
+
+    old, new = tmp_path / "old", tmp_path / "new"
+    old.mkdir(), new.mkdir()
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    app.prune(str(tmp_path), 3600)
+    assert not old.exists() and new.exists()

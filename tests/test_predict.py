@@ -280,3 +280,72 @@ def test_self_ensemble_is_the_mean_over_flips():
     out = run_network(batch, backend, ensemble=True)
     corners = [batch[0, :, 0, 0], batch[0, :, 0, -1], batch[0, :, -1, 0], batch[0, :, -1, -1]]
     assert len(calls) == 4 and np.allclose(out[0, :, 1, 1], np.mean(corners, axis=0))
+
+
+# ---------------------------------------------------------------- files as cameras write them (issue 29)
+
+
+def huge_png(path, width=30000, height=30000):
+    """A real 8x8 PNG whose header declares width x height (a decompression bomb's header)."""
+    import struct
+    import zlib
+
+    cv2.imwrite(str(path), make_photo(8, 8))
+    data = bytearray(open(path, "rb").read())
+    data[16:24] = struct.pack(">II", width, height)
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    open(path, "wb").write(bytes(data))
+
+
+def canon_style_tiff(path):
+    """An 8-bit TIFF with camera EXIF as a Canon writes it: rationals, GPS, an Adobe RGB-like ICC."""
+    from PIL import ImageCms, TiffImagePlugin
+
+    tags = TiffImagePlugin.ImageFileDirectory_v2()
+    tags[271], tags[272] = "Canon", "Canon EOS 6D"
+    tags[0x8769] = {0x829A: TiffImagePlugin.IFDRational(1, 60), 0x829D: TiffImagePlugin.IFDRational(56, 10)}
+    tags[0x8825] = {1: "N", 3: "E"}
+    tags[34675] = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    Image.fromarray(make_photo(67, 100, seed=4)).save(path, "TIFF", tiffinfo=tags)
+    with Image.open(path) as im:  # as a camera wrote it
+        assert float(im.getexif().get_ifd(0x8769)[0x829A]) == 1 / 60
+
+
+def test_every_file_is_corrected_or_named_and_the_folder_goes_on(repo_conf, tiny_checkpoint, tmp_path):
+    """A huge declared size, a truncated HEIC and a Canon-style TIFF beside a good JPEG: the good
+    ones are written (the TIFF with its rationals), the bad ones named in one line each, exit 1."""
+    photos = tmp_path / "photos"
+    save_photos(str(photos), 1, ext="jpg")
+    huge_png(photos / "bomb.png")
+    canon_style_tiff(photos / "canon.tif")
+    Image.fromarray(make_photo(64, 64)).save(photos / "phone.heic", "HEIF")
+    data = open(photos / "phone.heic", "rb").read()
+    open(photos / "phone.heic", "wb").write(data[:300])  # the header and metadata, no image
+    out = tmp_path / "out"
+    result = run_predict(tmp_path, predict_conf(repo_conf, tiny_checkpoint[0], photos, out))
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert "2 corrected, 2 unreadable" in result.stdout
+    errors = [l for l in result.stderr.splitlines() if l.startswith("error:")]
+    assert any("bomb.png" in l and "30000 x 30000" in l and "max_megapixels" in l for l in errors)
+    assert any("phone.heic" in l for l in errors)
+    with Image.open(out / "canon.tif") as im:
+        exif = im.getexif()
+        assert im.size == (100, 67) and exif[271] == "Canon"
+        assert float(exif.get_ifd(0x8769)[0x829A]) == 1 / 60 and float(exif.get_ifd(0x8769)[0x829D]) == 5.6
+        assert exif.get_ifd(0x8825)[1] == "N" and im.info.get("icc_profile")
+
+
+def test_a_raw_file_without_image_data_is_refused():
+    from photo import ImageReadError, check_raw_data
+
+    check_raw_data(__file__, 1000)  # a file of some KB for 1000 pixels: plausible
+    with pytest.raises(ImageReadError, match="holds no image data"):
+        check_raw_data(__file__, 8_000_000 * 16)
+
+
+def test_heic_keeps_the_case_of_its_extension():
+    from photo import output_extension
+
+    assert (
+        output_extension("IMG_0001.HEIC", "same") == ".HEIC" and output_extension("a.CR2", "same") == ".tif"
+    )

@@ -32,12 +32,6 @@ def parse_args():
     )
     parser.add_argument("--port", type=int, default=7860, help="port (default 7860)")
     parser.add_argument(
-        "--max-megapixels",
-        type=float,
-        default=None,
-        help="refuse photos larger than this (default: the conf's)",
-    )
-    parser.add_argument(
         "--max-upload-mb", type=float, default=200, help="refuse uploads larger than this (default 200 MB)"
     )
     return parse_with_conf(parser, "predict")
@@ -52,8 +46,7 @@ def main():
     except (ConfError, ValueError) as e:
         fail(str(e))
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    megapixels = conf["max_megapixels"] if args.max_megapixels is None else args.max_megapixels
-    page = build_page(backend, conf, megapixels)
+    page = build_page(backend, conf, conf["max_megapixels"])
     page.queue(default_concurrency_limit=1).launch(
         server_name=args.host,
         server_port=args.port,
@@ -101,15 +94,19 @@ def prepare(photos, backend, max_side, ensemble):
 
 def render(photos, strength, out_dir, output_format):
     """Each photo's result at `strength`, written at full size as predict.py writes it; returns
-    the files and the seconds it took."""
-    started, files = time.perf_counter(), []
+    the files, the seconds it took and a message for each photo that could not be written."""
+    started, files, messages = time.perf_counter(), [], []
     for photo in photos:
         photo["result"] = render_correction(photo["rgb"], photo["correction"], strength, clip=False)
         stem = os.path.splitext(photo["name"])[0]
         out = os.path.join(out_dir, stem + output_extension(photo["name"], output_format))
-        write_photo(out, photo["result"], photo["alpha"], photo["info"])
+        try:
+            write_photo(out, photo["result"], photo["alpha"], photo["info"])
+        except (OSError, RuntimeError, ValueError, TypeError) as e:  # encoders raise all of these
+            messages.append(f"{photo['name']} could not be written ({str(e).splitlines()[0][:80]})")
+            continue
         files.append(out)
-    return files, time.perf_counter() - started
+    return files, time.perf_counter() - started, messages
 
 
 def preview(photo):
@@ -139,21 +136,29 @@ def build_page(backend, conf, max_megapixels):
 
     def correct(files, strength, max_side, ensemble):
         prune(out_root, 3600)
-        photos, messages = load_photos(files, max_megapixels)
+        photos, refused = load_photos(files, max_megapixels)
         if not photos:
-            messages = messages or ["Drop one or more photos first."]
-            return [], gr.update(choices=[], value=None), None, None, status_line(model, [], messages, 0, 0)
+            refused = refused or ["Drop one or more photos first."]
+            empty = gr.update(choices=[], value=None)
+            return [], refused, empty, None, None, status_line(model, [], refused, 0, 0)
         network_s = prepare(photos, backend, int(max_side), bool(ensemble))
-        downloads, render_s = render(photos, strength, tempfile.mkdtemp(dir=out_root), fmt)
+        downloads, render_s, failed = render(photos, strength, tempfile.mkdtemp(dir=out_root), fmt)
         names = [p["name"] for p in photos]
-        status = status_line(model, photos, messages, network_s, render_s)
-        return photos, gr.update(choices=names, value=names[0]), preview(photos[0]), downloads, status
+        status = status_line(model, photos, refused + failed, network_s, render_s)
+        return (
+            photos,
+            refused,
+            gr.update(choices=names, value=names[0]),
+            preview(photos[0]),
+            downloads,
+            status,
+        )
 
-    def restrength(photos, strength, name):
+    def restrength(photos, refused, strength, name):  # the refused files are still named
         if not photos:
             return None, None, status_line(model, [], ["Drop one or more photos first."], 0, 0)
-        downloads, render_s = render(photos, strength, tempfile.mkdtemp(dir=out_root), fmt)
-        return show(photos, name), downloads, status_line(model, photos, [], None, render_s)
+        downloads, render_s, failed = render(photos, strength, tempfile.mkdtemp(dir=out_root), fmt)
+        return show(photos, name), downloads, status_line(model, photos, refused + failed, None, render_s)
 
     def show(photos, name):
         chosen = [p for p in photos or [] if p["name"] == name]
@@ -163,7 +168,7 @@ def build_page(backend, conf, max_megapixels):
     # after they were made, checking every 10 minutes, and all of them when the server stops.
     with gr.Blocks(title="exposure-correct", delete_cache=(600, 3600)) as page:
         gr.Markdown("# exposure-correct\nDrop over- or under-exposed photos; compare, adjust, download.")
-        photos = gr.State([])
+        photos, refused = gr.State([]), gr.State([])
         with gr.Row():
             files = gr.File(file_count="multiple", type="filepath", label="Photos")
             with gr.Column():
@@ -177,10 +182,12 @@ def build_page(backend, conf, max_megapixels):
         choice = gr.Dropdown(choices=[], label="Photo")
         slider = gr.ImageSlider(label="Before / after", type="numpy", format="png", elem_id="compare")
         downloads = gr.File(file_count="multiple", label="Results at full resolution", elem_id="downloads")
-        outputs = [photos, choice, slider, downloads, status]
+        outputs = [photos, refused, choice, slider, downloads, status]
         run.click(correct, [files, strength, max_side, ensemble], outputs, api_name="correct")
         max_side.release(correct, [files, strength, max_side, ensemble], outputs, api_name=False)
-        strength.release(restrength, [photos, strength, choice], [slider, downloads, status], api_name=False)
+        strength.release(
+            restrength, [photos, refused, strength, choice], [slider, downloads, status], api_name=False
+        )
         choice.change(show, [photos, choice], slider, api_name=False)
     return page
 

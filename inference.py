@@ -136,7 +136,9 @@ def correct_batch(
     ):
         full_size = photo.shape[:2] == low_in.shape[:2]
         if guided:
-            results.append(render_correction(photo, fitted_correction(low_in, low_out), strength, clip))
+            results.append(
+                render_correction(photo, fitted_correction(low_in, low_out, full_size), strength, clip)
+            )
         elif full_size and strength == 1:
             results.append(np.ascontiguousarray(low_out))
         else:
@@ -154,19 +156,24 @@ def correct_image(
 def prepare_correction(photo, backend, max_side, image_size=None, ensemble=False):
     """What the network says about one photo, kept so that another strength re-renders without
     running it again (app.py): the network's input and output and the fitted affine maps."""
-    return fitted_correction(*network_outputs([photo], backend, max_side, image_size, ensemble)[0])
+    low_in, low_out = network_outputs([photo], backend, max_side, image_size, ensemble)[0]
+    return fitted_correction(low_in, low_out, photo.shape[:2] == low_in.shape[:2])
 
 
-def fitted_correction(low_in, low_out):
-    return {"low_in": low_in, "low_out": low_out, "maps": fit_maps(low_in, low_out)}
+# A photo no larger than the working size is corrected at its own size, where the network's output
+# shows the 8 px blocks of its coarsest level (2^(levels-1)) as a faint grid: its maps are fitted
+# over windows wider than a block (radius 4: 9 px), which the lift from a smaller size does anyway.
+FULL_SIZE_RADIUS = 4
+
+
+def fitted_correction(low_in, low_out, full_size=False):
+    radius = max(guided_radius(*low_in.shape[:2]), FULL_SIZE_RADIUS) if full_size else None
+    return {"low_in": low_in, "low_out": low_out, "maps": fit_maps(low_in, low_out, radius)}
 
 
 def render_correction(photo, correction, strength=1.0, clip=True):
-    """The guided result at `strength`: the network's own output where it ran at the photo's size
-    and strength is 1; else the maps, scaled to the strength, applied at full resolution (at full
-    size too, so that strength acts on maps and keeps detail)."""
-    if photo.shape[:2] == correction["low_in"].shape[:2] and strength == 1:
-        return np.ascontiguousarray(correction["low_out"])
+    """The guided result at `strength`: the maps, scaled to the strength, applied at the photo's
+    full resolution (at the network's size too: no block grid, and strength acts on maps)."""
     return apply_affine_maps(*scale_strength(*correction["maps"], strength), photo, clip=clip)
 
 

@@ -45,9 +45,9 @@ def test_a_new_strength_rerenders_without_the_network_and_downloads_are_predicts
     photos, _ = app.load_photos([photo_with_exif(tmp_path / "a.jpg")], 100)
     app.prepare(photos, backend, 32, False)
     assert len(calls) == 1
-    first, _ = app.render(photos, 1.0, str(tmp_path / "s1"), "same")
+    first, _, _ = app.render(photos, 1.0, str(tmp_path / "s1"), "same")
     full = np.asarray(Image.open(first[0]), float)
-    none, _ = app.render(photos, 0.0, str(tmp_path / "s0"), "same")
+    none, _, _ = app.render(photos, 0.0, str(tmp_path / "s0"), "same")
     assert len(calls) == 1  # strength alone: the fitted maps are reused
     out = Image.open(none[0])
     assert out.format == "JPEG" and out.size == (80, 60) and out.getexif()[0x0110] == "TestCam X1"
@@ -116,6 +116,24 @@ def test_http_api_corrects_refuses_bad_input_and_keeps_serving(server):
     assert choices["value"] == "b.jpg" and len(compare) == 2 and "network" in status and "tiny.pth" in status
     result = Image.open(downloads[0])
     assert result.format == "JPEG" and result.size == (80, 60) and result.getexif()[0x0110] == "TestCam X1"
+
+
+def test_a_camera_raw_upload_through_the_http_api_is_corrected(server):
+    """A DNG uploaded through gradio's HTTP API (it was refused as "not a photo") comes back as a
+    16-bit TIFF with its camera's name; a huge declared size gets the size message."""
+    from test_photo import make_dng
+    from test_predict import huge_png
+
+    url, tmp_path = server
+    make_dng(str(tmp_path / "raw.dng"))
+    choices, compare, downloads, status = call(url, [str(tmp_path / "raw.dng")])
+    assert choices["value"] == "raw.dng" and len(downloads) == 1, status
+    with Image.open(downloads[0]) as result:
+        assert downloads[0].endswith(".tif") and result.size == (64, 48)
+        assert result.getexif()[0x0110] == "TestModel"
+    huge_png(tmp_path / "bomb.png")
+    *_, status = call(url, [str(tmp_path / "bomb.png")])
+    assert "bomb.png is 900 MP; this page takes up to 200 MP" in status
 
 
 def test_two_users_at_once_both_get_their_results(server):

@@ -97,7 +97,7 @@ def save(path, rgb, fmt, **kwargs):
     Image.fromarray(rgb).save(path, fmt, **kwargs)
 
 
-def make_dng(path, make="TestMake", model="TestModel"):
+def make_dng(path, make="TestMake", model="TestModel", extra=()):
     """A small Bayer (RGGB) DNG that LibRaw decodes: 12-bit samples, identity colour matrix."""
     import tifffile
 
@@ -120,6 +120,7 @@ def make_dng(path, make="TestMake", model="TestModel"):
         (271, "s", 0, make, True),
         (272, "s", 0, model, True),
         (306, "s", 0, "2022:02:02 10:00:00", True),
+        *extra,
     ]
     tifffile.imwrite(path, cfa, photometric=32803, extratags=tags, subfiletype=0)
 
@@ -164,8 +165,11 @@ def camera_folder(tmp_path):
     save(folder / "phone.jpg", rgb, "JPEG", quality=100, exif=exif, icc_profile=p3, xmp=XMP)
     save(folder / "camera.png", rgb, "PNG", icc_profile=adobe)
     deep = make_photo(40, 56, seed=7).astype(np.uint16) * 257 + np.arange(56, dtype=np.uint16)[None, :, None]
-    photo.write_tiff16(
-        str(folder / "deep.tif"), deep, {"icc": p3, "exif": photo.output_exif(exif), "xmp": XMP}
+    import tifffile  # a 16-bit TIFF as a scanner or raw converter writes it: profile, camera, XMP
+
+    tags = [(272, "s", 0, "TestCam X1", True), (700, "B", len(XMP), XMP, True)]
+    tifffile.imwrite(
+        folder / "deep.tif", deep, photometric="rgb", iccprofile=p3, extratags=tags, metadata=None
     )
     save(folder / "iphone.heic", rgb, "HEIF", quality=95, exif=exif)
     save(folder / "web.webp", rgb, "WEBP", lossless=True, exif=exif)
@@ -240,7 +244,7 @@ def test_camera_files_keep_format_profile_metadata_and_colours(
             and made["thumb"] in (folder / "phone.jpg").read_bytes()
         )
     assert made["thumb"] not in (out / "phone.jpg").read_bytes() and not exif.get_ifd(ExifTags.IFD.IFD1)
-    assert b'dc:creator="Tester"' in jpg.info["xmp"]
+    assert b"dc:creator" in jpg.info["xmp"] and b"Tester" in jpg.info["xmp"]  # as exiv2 serialises it
 
     # HEIC and WebP: their format and EXIF
     heic, webp = Image.open(out / "iphone.heic"), Image.open(out / "web.webp")
@@ -304,3 +308,124 @@ def test_a_neutral_grey_stays_neutral_at_strength_1(repo_conf, tmp_path, coloran
     assert result.returncode == 0, result.stderr
     out = np.asarray(Image.open(tmp_path / "out" / "grey.png"), int)
     assert np.ptp(out, axis=2).max() <= 1 and out.mean() > ramp.mean() + 10
+
+
+# ---------------------------------------------------------------- files as cameras write them (issue 29)
+
+
+def exiv2_tags(path):
+    """What exiv2 reads of a file's EXIF: {key: value as text}, a rational as 'n/d'."""
+    import pyexiv2
+
+    with pyexiv2.Image(str(path)) as image:
+        return image.read_exif()
+
+
+def test_raw_to_tiff_keeps_rationals_and_leaves_the_raw_layout_behind(repo_conf, tiny_checkpoint, tmp_path):
+    """A DNG with its exposure in IFD0 as rationals: the 16-bit TIFF result carries 1/60 and f/5.6 as
+    rationals, the camera, and none of the DNG's layout or calibration tags (CFA, DNGVersion)."""
+    folder = tmp_path / "raw"
+    folder.mkdir()
+    make_dng(
+        str(folder / "shot.dng"), extra=[(33434, "2I", 1, (1, 60), True), (33437, "2I", 1, (56, 10), True)]
+    )
+    out = tmp_path / "out"
+    result = run_script("predict.py", tmp_path, predict_conf(repo_conf, tiny_checkpoint, out), str(folder))
+    assert result.returncode == 0, result.stderr
+    tags = exiv2_tags(out / "shot.tif")
+    assert tags["Exif.Image.ExposureTime"] == "1/60" and tags["Exif.Image.FNumber"] == "56/10"
+    assert tags["Exif.Image.Model"] == "TestModel" and tags["Exif.Image.BitsPerSample"] == "16 16 16"
+    assert not {"Exif.Image.DNGVersion", "Exif.Image.CFAPattern", "Exif.Image.ColorMatrix1"} & set(tags)
+    assert cv2.imread(str(out / "shot.tif"), cv2.IMREAD_UNCHANGED).dtype == np.uint16
+
+
+def test_tiff_with_camera_exif_and_gps_keeps_them_and_png_gets_no_tiff_layout(
+    repo_conf, tiny_checkpoint, tmp_path
+):
+    """An 8-bit TIFF with Canon-style EXIF (rationals in the Exif sub-IFD, GPS rationals): its TIFF
+    result keeps them as rationals (it stopped predict.py with 'Error setting from dictionary'), and
+    a PNG result carries them without the TIFF's own StripOffsets & co."""
+    from test_predict import canon_style_tiff
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    canon_style_tiff(folder / "canon.tif")
+    for fmt in ("same", "png"):
+        out = tmp_path / fmt
+        conf = predict_conf(repo_conf, tiny_checkpoint, out, output_format=fmt)
+        assert run_script("predict.py", tmp_path, conf, str(folder)).returncode == 0
+        tags, given = exiv2_tags(out / ("canon.tif" if fmt == "same" else "canon.png")), exiv2_tags(
+            folder / "canon.tif"
+        )
+        for key in (
+            "Exif.Photo.ExposureTime",
+            "Exif.Photo.FNumber",
+            "Exif.GPSInfo.GPSLatitude",
+            "Exif.Image.Make",
+        ):
+            assert tags[key] == given[key], key  # rationals as rationals: "1/60", not "1 60"
+        assert tags["Exif.Photo.ExposureTime"] == "1/60" and tags["Exif.Image.Make"] == "Canon"
+        if fmt == "png":
+            assert not {"Exif.Image.StripOffsets", "Exif.Image.BitsPerSample"} & set(tags)
+
+
+def test_rgba_tiff_with_associated_alpha_comes_back_readable_and_associated(
+    repo_conf, tiny_checkpoint, tmp_path
+):
+    """A premultiplied (associated alpha) RGBA TIFF: the result opens in Pillow and OpenCV, keeps its
+    alpha associated, and at strength 0 equals the input within a level."""
+    import tifffile
+
+    rgb = make_photo(40, 56, seed=9).astype(np.float64)
+    alpha = np.tile(np.linspace(0.2, 1, 56), (40, 1))
+    data = np.dstack([rgb * alpha[..., None], alpha * 255]).round().astype(np.uint8)
+    tifffile.imwrite(
+        tmp_path / "cut.tif", data, photometric="rgb", extrasamples=["ASSOCALPHA"], metadata=None
+    )
+    conf = predict_conf(repo_conf, tiny_checkpoint, tmp_path / "out", strength=0.0)
+    result = run_script("predict.py", tmp_path, conf, str(tmp_path / "cut.tif"))
+    assert result.returncode == 0, result.stderr
+    with Image.open(tmp_path / "out" / "cut.tif") as im:
+        im.load()
+        assert im.size == (56, 40) and len(im.getbands()) == 4
+    back = cv2.imread(str(tmp_path / "out" / "cut.tif"), cv2.IMREAD_UNCHANGED)
+    assert back.shape == (40, 56, 4) and np.abs(back[..., [2, 1, 0, 3]].astype(int) - data).max() <= 1
+    with tifffile.TiffFile(tmp_path / "out" / "cut.tif") as tif:
+        assert tif.pages[0].extrasamples == (1,)  # associated
+
+
+def test_ten_bit_heif_stays_ten_bit_and_heic_keeps_its_case(repo_conf, tiny_checkpoint, tmp_path):
+    import pillow_heif
+
+    ramp = (np.tile(np.linspace(100, 900, 64), (48, 1))[..., None] * np.ones(3)).astype(np.uint16)
+    heif = pillow_heif.from_bytes("RGB;16", (64, 48), np.ascontiguousarray(ramp << 6).tobytes())
+    heif.save(tmp_path / "deep.HEIC", quality=-1)
+    rgb, _, info = photo.read_photo(str(tmp_path / "deep.HEIC"))
+    assert info["bit_depth"] == 10 and np.abs(rgb[..., 0] * 1023 - ramp[..., 0]).max() < 2
+    conf = predict_conf(repo_conf, tiny_checkpoint, tmp_path / "out", strength=0.0)
+    result = run_script("predict.py", tmp_path, conf, str(tmp_path / "deep.HEIC"))
+    assert result.returncode == 0, result.stderr
+    assert os.listdir(tmp_path / "out") == ["deep.HEIC"]
+    back = pillow_heif.open_heif(tmp_path / "out" / "deep.HEIC", convert_hdr_to_8bit=False)
+    assert back.info["bit_depth"] == 10 and back.mode == "RGB;16"
+
+
+@pytest.mark.parametrize("size", [(8, 8), (67, 100)])
+def test_small_photos_come_back_without_a_block_grid(size):
+    """A smooth photo no larger than the working size (the network runs at its own size) comes back
+    smooth: no step every 8 px, the coarsest level's blocks (it showed one)."""
+    from inference import correct_image, load_backend
+
+    backend = load_backend(
+        os.path.join(os.path.dirname(__file__), "..", "data", "exposure_correct_default.pth")
+    )
+    h, w = size
+    y, x = np.mgrid[0:h, 0:w]
+    smooth = np.stack([0.2 + 0.3 * x / w, 0.25 + 0.2 * y / h, 0.3 + 0 * x], -1).astype(np.float32)
+    out = correct_image(smooth, backend, max_side=128, ensemble=True)
+    assert out.shape == smooth.shape
+    steps = np.abs(np.diff(out, axis=1)).mean(axis=(0, 2))
+    if w > 8:
+        on_grid, off_grid = steps[7::8].mean(), np.delete(steps, np.arange(7, len(steps), 8)).mean()
+        assert on_grid < 1.5 * off_grid
+    assert steps.max() < 0.05

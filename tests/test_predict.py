@@ -304,7 +304,11 @@ def canon_style_tiff(path):
     tags = TiffImagePlugin.ImageFileDirectory_v2()
     tags[271], tags[272] = "Canon", "Canon EOS 6D"
     tags[0x8769] = {0x829A: TiffImagePlugin.IFDRational(1, 60), 0x829D: TiffImagePlugin.IFDRational(56, 10)}
-    tags[0x8825] = {1: "N", 3: "E"}
+    tags[0x8825] = {
+        1: "N",
+        2: tuple(TiffImagePlugin.IFDRational(*r) for r in ((52, 1), (31, 1), (1234, 100))),
+        3: "E",
+    }
     tags[34675] = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     Image.fromarray(make_photo(67, 100, seed=4)).save(path, "TIFF", tiffinfo=tags)
     with Image.open(path) as im:  # as a camera wrote it

@@ -343,16 +343,17 @@ def expert_names(rows):
 
 
 def summarise(rows):
-    """Means over each group of the scores the rows carry; a score only some rows carry (an
-    expert whose folder covers some of the inputs) is the mean over those, with their count."""
+    """Means over each group of the scores the rows carry (the saturation ratio: its median); a score
+    only some rows carry (an expert whose folder covers some of the inputs) is the mean over those,
+    with their count."""
     keys = list(dict.fromkeys(k for r in rows for k in r if k not in ("input", "scene", "ev")))
     summary = {}
     for name, rs in group_rows(rows).items():
         entry = {"count": len(rs)}
         for k in keys:
             values = [r[k] for r in rs if k in r]
-            if values:
-                entry[k] = round(float(np.mean(values)), 4)
+            if values:  # a ratio's mean is pulled up by near-grey photos: the median for it
+                entry[k] = round(float((np.median if k.endswith("saturation_ratio") else np.mean)(values)), 4)
             if k.startswith("psnr_") and len(values) < len(rs):
                 entry[f"count_{k[len('psnr_'):]}"] = len(values)
         summary[name] = entry
@@ -412,8 +413,8 @@ def compare_summary(rows):
 
 LOOK_HEADER = f"{'sat':>6}{'bias':>7}{'black':>7}{'a*':>6}{'b*':>6}"
 LOOK_NOTE = (
-    "sat: mean CIELAB chroma over the ground truth's; bias: mean level, black: 2nd-percentile luma, "
-    "a*/b*: mean CIELAB, each output minus ground truth (levels of 255, CIELAB units)"
+    "sat: mean CIELAB chroma over the ground truth's (median over inputs); bias: mean level, black: "
+    "2nd-percentile luma, a*/b*: mean CIELAB, each output minus ground truth (levels of 255, CIELAB units)"
 )
 
 
@@ -428,9 +429,8 @@ def print_table(summary, good_photos, experts):
     if good_photos:
         print(f"\n{'good photos as inputs':<28}{'n':>5}{'PSNR':>9}{'SSIM':>8}{LOOK_HEADER}{'|median|':>9}")
         s = summary["all"]
-        print(
-            f"{'all':<28}{s['count']:>5}{s['psnr']:>9.3f}{s['ssim']:>8.4f}{look_columns(s)}{s['abs_median_shift']:>9.2f}"
-        )
+        scores = f"{s['count']:>5}{s['psnr']:>9.3f}{s['ssim']:>8.4f}"
+        print(f"{'all':<28}{scores}{look_columns(s)}{s['abs_median_shift']:>9.2f}")
         print(f"(output against its own input; {LOOK_NOTE}; |median|: how far the median luma moved)")
         return
     mean = "mean of experts " if experts else ""

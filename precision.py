@@ -62,8 +62,9 @@ def set_float32_math(device):
 
 def use_bf16(precision, device, generator, shape, state, log):
     """'auto': bfloat16 autocast on a GPU that runs it natively (cuda_bf16_native); on a CPU with
-    AVX-512 BF16 or AMX only where a short probe finds it faster (2.3x one day on this kind of CPU, no faster on later days with the
-    same flags); float32 otherwise. A resumed run keeps the precision it started in."""
+    AVX-512 BF16 or AMX only where a short probe finds it faster (2.3x one day on this kind of CPU,
+    no faster on later days with the same flags); float32 otherwise. A resumed run keeps the
+    precision it started in."""
     if precision != "auto":
         return precision == "bf16"
     if state and "bf16" in state:

@@ -467,7 +467,7 @@ def print_comparison(paired, model, other):
         )
     if "saturation_ratio_difference" not in paired["all"]:
         return
-    print(f"\nthe look, paired (model minus other; sat higher is better, the errors nearer 0 are)")
+    print("\nthe look, paired (model minus other; sat higher is better, the errors nearer 0 are)")
     print(f"{'inputs':<28}" + "".join(f"{k:>24}" for k in PAIRED_LOOK))
     for name, s in paired.items():
         cells = [

@@ -445,7 +445,7 @@ def test_leftover_temporary_checkpoint_is_removed(two_epoch_run, tmp_path):
 
 
 def test_validation_sizes_first_every_epoch_all_every_k():
-    from train import validation_sizes
+    from validation import validation_sizes
 
     sizes = [128, 256, 512]
     assert [validation_sizes(sizes, e, 12, 5) for e in (1, 5, 6, 12)] == [[128], sizes, [128], sizes]

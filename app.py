@@ -13,6 +13,8 @@ Requests queue, one photo set at a time, so two users both get their results.
 import atexit
 import os
 import shutil
+import signal
+import sys
 import tempfile
 import time
 
@@ -46,6 +48,7 @@ def main():
     except (ConfError, ValueError) as e:
         fail(str(e))
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    private_cache()
     page = build_page(backend, conf, conf["max_megapixels"])
     page.queue(default_concurrency_limit=1).launch(
         server_name=args.host,
@@ -130,7 +133,7 @@ def status_line(model, photos, messages, network_s, render_s):
 def build_page(backend, conf, max_megapixels):
     import gradio as gr
 
-    out_root = tempfile.mkdtemp(prefix="exposure-correct-")
+    out_root = tempfile.mkdtemp(prefix="results-", dir=os.environ.get("GRADIO_TEMP_DIR"))
     atexit.register(shutil.rmtree, out_root, True)  # this page's own results, when the server stops
     model, fmt = conf["pretrained_model"], conf["output_format"]
 
@@ -190,6 +193,21 @@ def build_page(backend, conf, max_megapixels):
         )
         choice.change(show, [photos, choice], slider, api_name=False)
     return page
+
+
+def private_cache():
+    """A folder of this server's own for gradio's uploads and results (GRADIO_TEMP_DIR, inside the
+    one the environment names, if any), removed when the server stops: at exit, and on SIGTERM or
+    SIGHUP, which would otherwise end the process without running exit handlers."""
+    base = os.environ.get("GRADIO_TEMP_DIR")
+    if base:
+        os.makedirs(base, exist_ok=True)
+    folder = tempfile.mkdtemp(prefix="exposure-correct-page-", dir=base)
+    os.environ["GRADIO_TEMP_DIR"] = folder  # read by gradio when it is imported (build_page)
+    atexit.register(shutil.rmtree, folder, True)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda *_: sys.exit(0))
+    return folder
 
 
 def prune(folder, seconds):

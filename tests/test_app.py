@@ -79,8 +79,10 @@ def server(tmp_path_factory):
     conf = json.load(open(os.path.join(ROOT, "conf.json")))
     conf["predict"].update(TINY_ARCH, pretrained_model=model, max_side=64)
     port = free_port()
+    cache = tmp_path / "gradio_cache"  # where gradio keeps uploads and results (GRADIO_TEMP_DIR)
     process = subprocess.Popen(
         [sys.executable, "app.py", "--conf", write_conf(tmp_path, conf), "--port", str(port)],
+        env={**os.environ, "GRADIO_TEMP_DIR": str(cache)},
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -97,6 +99,9 @@ def server(tmp_path_factory):
     yield url, tmp_path
     process.terminate()
     process.wait(timeout=30)
+    # private photos (GPS included) must not outlive the server: issue 29
+    left = [p for p in cache.rglob("*") if p.is_file()] if cache.exists() else []
+    assert not left, f"{len(left)} files left in gradio's cache after the server stopped: {left[:3]}"
 
 
 def call(url, files, strength=1.0):

@@ -53,14 +53,19 @@ def copy_metadata(source, destination):
 
 
 def _copy(source, destination):
+    """False if exiv2 reads no metadata from `source`; an error writing `destination` is raised (the
+    caller names the file: a result must not lose its metadata unsaid)."""
     pyexiv2 = _exiv2()
     try:
-        with pyexiv2.Image(source) as src:
-            layout = {k for k, d in src.read_exif_detail().items() if is_layout(k, int(d["tagNumber"]))}
-            with pyexiv2.Image(destination) as dst:
-                src.copy_to_another_image(dst, exif=True, iptc=True, xmp=True, comment=False, icc=False)
-    except (RuntimeError, OSError, ValueError):  # exiv2 reads no metadata from this file
+        src = pyexiv2.Image(source)
+    except (RuntimeError, OSError, ValueError):  # a format or file exiv2 does not read
         return False
+    try:
+        layout = {k for k, d in src.read_exif_detail().items() if is_layout(k, int(d["tagNumber"]))}
+        with pyexiv2.Image(destination) as dst:
+            src.copy_to_another_image(dst, exif=True, iptc=True, xmp=True, comment=False, icc=False)
+    finally:
+        src.close()
     tidy(destination, layout)
     return True
 

@@ -146,6 +146,9 @@ def train(conf, args, device, rank, world, log):
     if partial:
         log(f"resuming epoch {start + 1} at step {partial['step'] + 1}")
     for epoch in range(start, stop):
+        if steps_left <= 0:  # --max-steps-this-run ended with the last epoch
+            log(f"stopped after epoch {epoch} (--max-steps-this-run); run the same command again to continue")
+            return
         started = time.time()
         batches.set_epoch(epoch)
         batches.skip = partial["step"] if partial and epoch == start else 0

@@ -112,8 +112,11 @@ def test_a_run_stopped_within_epochs_resumes_exactly_where_it_stopped(two_epoch_
     assert first.returncode == 0 and "stopped within epoch 1 at step 1" in first.stdout, first.stderr
     state = torch.load(tmp_path / "steps" / "last.pth", weights_only=True)
     assert state["epoch"] == 0 and state["partial"]["step"] == 1 and state["history"] == []
-    second = run_train(tmp_path, conf, "--max-steps-this-run", "2")  # ends epoch 1, one step into 2
-    assert "resuming epoch 1 at step 2" in second.stdout and "stopped within epoch 2" in second.stdout
+    second = run_train(tmp_path, conf, "--max-steps-this-run", "1")  # ends epoch 1 exactly
+    assert "resuming epoch 1 at step 2" in second.stdout and "stopped after epoch 1" in second.stdout
+    assert torch.load(tmp_path / "steps" / "last.pth", weights_only=True)["epoch"] == 1
+    second = run_train(tmp_path, conf, "--max-steps-this-run", "1")  # one step into epoch 2
+    assert "stopped within epoch 2" in second.stdout
     third = run_train(tmp_path, conf)
     assert third.returncode == 0 and "resuming epoch 2 at step 2" in third.stdout, third.stderr
     a = torch.load(tmp_path / "ckpt" / "last.pth", weights_only=True)

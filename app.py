@@ -43,6 +43,8 @@ def main():
     args, conf = parse_args()
     if not 0 < args.port < 65536:
         fail(f"--port must be in 1..65535, got {args.port}")
+    if args.max_upload_mb <= 0:
+        fail(f"--max-upload-mb must be above 0, got {args.max_upload_mb:g}")
     try:
         backend = load_backend(conf["pretrained_model"], conf)
     except (ConfError, ValueError) as e:

@@ -97,11 +97,11 @@ def save(path, rgb, fmt, **kwargs):
     Image.fromarray(rgb).save(path, fmt, **kwargs)
 
 
-def make_dng(path, make="TestMake", model="TestModel", extra=()):
+def make_dng(path, make="TestMake", model="TestModel", extra=(), size=(48, 64)):
     """A small Bayer (RGGB) DNG that LibRaw decodes: 12-bit samples, identity colour matrix."""
     import tifffile
 
-    h, w = 48, 64
+    h, w = size
     y, x = np.mgrid[0:h, 0:w]
     planes = [1200 + 800 * np.sin(x / 9.0), 1500 + 700 * np.cos(y / 7.0), 900 + 500 * np.sin((x + y) / 11.0)]
     cfa = np.zeros((h, w), np.uint16)
@@ -367,6 +367,22 @@ def test_tiff_with_camera_exif_and_gps_keeps_them_and_png_gets_no_tiff_layout(
         assert tags["Exif.Photo.ExposureTime"] == "1/60" and tags["Exif.Image.Make"] == "Canon"
         if fmt == "png":
             assert not {"Exif.Image.StripOffsets", "Exif.Image.BitsPerSample"} & set(tags)
+
+
+def test_a_dng_without_its_image_data_is_named_and_the_folder_goes_on(repo_conf, tiny_checkpoint, tmp_path):
+    """A 3 MP DNG cut after its tags (4 KB: what a metadata-only DNG is): named in one line, not
+    'corrected' into a black picture; the photo beside it is corrected."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    make_dng(str(folder / "stub.dng"), size=(1500, 2000))
+    with open(folder / "stub.dng", "r+b") as f:
+        f.truncate(4096)
+    save(folder / "ok.jpg", make_photo(40, 48), "JPEG")
+    out = tmp_path / "out"
+    result = run_script("predict.py", tmp_path, predict_conf(repo_conf, tiny_checkpoint, out), str(folder))
+    assert result.returncode == 1 and "1 corrected, 1 unreadable" in result.stdout, result.stderr
+    assert "stub.dng: it holds no image data (4 KB for a 3.0 MP sensor" in result.stderr
+    assert os.listdir(out) == ["ok.jpg"]
 
 
 def test_rgba_tiff_with_associated_alpha_comes_back_readable_and_associated(

@@ -116,6 +116,16 @@ def write_icc(path, icc):
         image.modify_icc(icc)
 
 
+def xmp_packet(source):
+    """The XMP packet of `source` as bytes (for a HEIC result), None if there is none exiv2 reads."""
+    try:
+        with _exiv2().Image(source) as image:
+            packet = image.read_raw_xmp()
+    except (RuntimeError, OSError, ValueError):
+        return None
+    return packet.encode("utf-8") if packet else None
+
+
 def exif_block(source):
     """The EXIF of `source` as the block Pillow and pillow-heif take (b"Exif\\0\\0" + TIFF structure),
     as exiv2 encodes every tag (maker notes included) with copy_metadata's changes; None if the

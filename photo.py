@@ -82,9 +82,9 @@ DECODE_ERRORS = (
 )
 
 
-def check_declared_size(path, max_megapixels):
-    """ImageReadError if the photo's header declares more than max_megapixels (0: no limit)."""
-    h, w = photo_size(path)
+def check_declared_size(path, h, w, max_megapixels):
+    """ImageReadError if the size the photo's header declares is over max_megapixels (0: no limit).
+    Called on the opened file, before its pixels are decoded."""
     if max_megapixels and h * w > max_megapixels * 1e6:
         raise ImageReadError(
             f"{path} declares {w} x {h} pixels ({h * w / 1e6:.0f} MP), over the limit of "
@@ -95,15 +95,15 @@ def check_declared_size(path, max_megapixels):
 def read_photo(path, max_megapixels=MAX_MEGAPIXELS):
     """Read a photo as (rgb, alpha, info): rgb float32 H x W x 3 in sRGB with the EXIF orientation
     applied (in [0, 1], or beyond it for colours outside sRGB that a wider profile holds), alpha
-    float32 H x W or None (straight, not premultiplied), info {format, bit_depth, xmp, icc, profile,
+    float32 H x W or None (straight, not premultiplied), info {format, bit_depth, icc, profile,
     source, alpha_associated} for write_photo. Grayscale becomes RGB, CMYK is converted, 16-bit
     PNG/TIFF and 10/12-bit HEIF keep their precision. ImageReadError if the file cannot be read, or
     declares more than max_megapixels (0: no limit)."""
-    check_declared_size(path, max_megapixels)
     if path.lower().endswith(RAW_EXTENSIONS):
-        return read_raw(path)
+        return read_raw(path, max_megapixels)
     try:
         with Image.open(path) as im:
+            check_declared_size(path, im.height, im.width, max_megapixels)
             info = metadata_of(im, path)
             data, info["bit_depth"] = decode_pixels(path, im)
     except DECODE_ERRORS as e:
@@ -172,25 +172,19 @@ def decode_pixels(path, im):
 
 
 def metadata_of(im, path):
-    """What write_photo needs of the file: its path (metadata.copy_metadata reads EXIF, IPTC and
-    XMP from it), its XMP bytes (for a HEIC result), its ICC profile, and whether a TIFF's alpha is
-    associated (premultiplied, ExtraSamples 1)."""
-    xmp = im.info.get("xmp") or im.info.get("XML:com.adobe.xmp")
-    if xmp is None and im.format == "TIFF":
-        xmp = im.tag_v2.get(700)
-    xmp = xmp.encode() if isinstance(xmp, str) else xmp
+    """What write_photo needs of the file: its path (metadata.py reads EXIF, IPTC and XMP from it),
+    its ICC profile, and whether a TIFF's alpha is associated (premultiplied, ExtraSamples 1)."""
     extra = im.tag_v2.get(338) if im.format == "TIFF" else None
     return {
         "format": im.format,
         "source": path,
-        "xmp": bytes(xmp) if xmp else None,
         "icc": im.info.get("icc_profile") or None,
         "profile": None,
         "alpha_associated": (extra if isinstance(extra, int) else (extra or (0,))[0]) == 1,
     }
 
 
-def read_raw(path):
+def read_raw(path, max_megapixels=MAX_MEGAPIXELS):
     """A camera RAW file: demosaiced by LibRaw with the camera's white balance, no automatic
     brightening (the exposure as shot is what the model corrects), sRGB primaries and curve, 16
     bits. Its metadata travels by exiv2 from the file itself (metadata.py)."""
@@ -198,6 +192,7 @@ def read_raw(path):
 
     try:
         with rawpy.imread(path) as raw:
+            check_declared_size(path, raw.sizes.height, raw.sizes.width, max_megapixels)
             check_raw_data(path, raw.sizes.raw_width * raw.sizes.raw_height)
             data = raw.postprocess(
                 use_camera_wb=True,
@@ -212,7 +207,7 @@ def read_raw(path):
         raise ImageReadError(
             f"cannot read {path}: not a readable camera RAW file ({type(e).__name__})"
         ) from None
-    info = {"format": "RAW", "bit_depth": 16, "source": path, "xmp": None, "icc": None, "profile": None}
+    info = {"format": "RAW", "bit_depth": 16, "source": path, "icc": None, "profile": None}
     return data.astype(np.float32) / 65535.0, None, info
 
 
@@ -391,7 +386,7 @@ def write_photo(path, rgb, alpha=None, info=None, strip=False):
     source = None if strip else info.get("source")
     meta = {"icc": icc, "associated": associated, "bits": bits, "source": source}
     if source and ext in (".heic", ".heif"):  # exiv2 does not write HEIF: pillow-heif takes them
-        meta.update(exif=metadata.exif_block(source), xmp=output_xmp(info.get("xmp")))
+        meta.update(exif=metadata.exif_block(source), xmp=output_xmp(metadata.xmp_packet(source)))
 
     def write(tmp):
         encode(tmp, ext, data, meta)

@@ -316,7 +316,11 @@ def build_models(conf, device, state, log):
     if conf["init_discriminator_from"] and state is None:
         discriminator.load_state_dict(discriminator_state(conf["init_discriminator_from"]))
         log(f"discriminator initialised from {conf['init_discriminator_from']}")
-    opt_g = torch.optim.Adam(generator.parameters(), lr=conf["init_lr"], weight_decay=conf["weight_decay"])
+    opt_g = torch.optim.Adam(
+        generator_groups(generator, conf["global_head_lr_scale"]),
+        lr=conf["init_lr"],
+        weight_decay=conf["weight_decay"],
+    )
     opt_d = torch.optim.Adam(
         discriminator.parameters(),
         lr=conf["discriminator_init_lr"],
@@ -438,6 +442,16 @@ def save_epoch(conf, models, epoch, best_psnr, history, improved, val_psnr, val_
 # ---------------------------------------------------------------- one epoch
 
 
+def generator_groups(generator, head_scale):
+    """The global head's parameters in a group of their own at `head_scale` times the learning rate:
+    it starts as the identity with a zero last layer, and at the pyramid's rate it hardly leaves it
+    in a fine-tune (issue 28's screen)."""
+    named = list(generator.named_parameters())
+    head = [p for n, p in named if n.startswith("global_head.")]
+    groups = [{"params": [p for n, p in named if not n.startswith("global_head.")], "lr_scale": 1.0}]
+    return groups + ([{"params": head, "lr_scale": head_scale}] if head else [])
+
+
 def lr_at(epoch, epochs, init_lr, final_lr, step_epochs=0):
     """Cosine from init_lr (first epoch) down to final_lr (last epoch), never climbing back; or,
     with step_epochs N > 0, the official MATLAB schedule (src/train_network.m of the paper's code):
@@ -465,7 +479,7 @@ def train_one_epoch(
     lr_d = lr_at(epoch, conf["epochs"], conf["discriminator_init_lr"], conf["discriminator_final_lr"], step)
     for opt, lr in ((models["opt_g"], lr_g), (models["opt_d"], lr_d)):
         for group in opt.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group.get("lr_scale", 1.0)
     models["generator"].train()
     steps, sums = resumed[0], dict(
         resumed[1] or dict.fromkeys(("loss", "rec", "pyr", *LIFT_TERMS, "adv", "d"), 0.0)

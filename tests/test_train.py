@@ -342,6 +342,10 @@ def test_whole_photo_training_with_working_sizes(repo_conf, tmp_path):
     # the look's loss terms (issue 28) join on what ships, and the global head trains with them
     assert float(row["train_chroma"]) > 0 and float(row["train_global"]) > 0
     assert "chroma=" in result.stdout and "global=" in result.stdout
+    # the head learns at global_head_lr_scale (10) times the pyramid's rate, in a group of its own
+    saved = torch.load(os.path.join(conf["train"]["model_save_dir"], "last.pth"), weights_only=False)
+    pyramid, head = saved["optimizer_g"]["param_groups"]
+    assert head["lr"] == pytest.approx(10 * pyramid["lr"]) and len(head["params"]) == 10
     # the fixed training items are scored beside validation, as validation scores its photos
     assert float(row["fit_psnr"]) > 0 and "training items" in result.stdout
 

@@ -80,9 +80,11 @@ def load_photos(paths, max_megapixels):
                 )
                 continue
             rgb, alpha, info = read_photo(path, 0)  # the size was checked just above
-        except ImageReadError:
+        except ImageReadError as e:
             messages.append(
-                f"{name} is not a photo this page reads (JPEG, PNG, TIFF, WebP, HEIC, camera RAW)"
+                f"{name} {e.reason}"
+                if e.reason
+                else f"{name} is not a photo this page reads (JPEG, PNG, TIFF, WebP, HEIC, camera RAW)"
             )
             continue
         photos.append({"name": name, "path": path, "rgb": rgb, "alpha": alpha, "info": info})

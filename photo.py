@@ -57,7 +57,11 @@ _EXIF_TRANSPOSE = {
 
 
 class ImageReadError(ValueError):
-    pass
+    """`reason`, where set, says why in words that stand without the path (for the page)."""
+
+    def __init__(self, message, reason=None):
+        super().__init__(message)
+        self.reason = reason
 
 
 # ---------------------------------------------------------------- reading
@@ -217,10 +221,11 @@ def check_raw_data(path, sensor_pixels):
     LibRaw would 'develop' it into a black or striped photo."""
     size = os.path.getsize(path)
     if size * 16 < sensor_pixels:
-        raise ImageReadError(
-            f"cannot read {path}: it holds no image data ({size / 1024:.0f} KB for a "
-            f"{sensor_pixels / 1e6:.1f} MP sensor: metadata only, or truncated)"
+        reason = (
+            f"holds no image data ({size / 1024:.0f} KB for a {sensor_pixels / 1e6:.1f} MP sensor: "
+            "metadata only, or truncated)"
         )
+        raise ImageReadError(f"cannot read {path}: it {reason}", reason)
 
 
 # ---------------------------------------------------------------- colour profiles

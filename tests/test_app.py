@@ -36,6 +36,14 @@ def test_refused_files_get_a_message_each(tmp_path):
     photos, messages = app.load_photos([good], max_megapixels=0.001)
     assert not photos and messages == ["a.jpg is 0 MP; this page takes up to 0 MP"]
     assert app.load_photos(None, 100) == ([], [])
+    # a RAW without its image data gets its reason, as predict.py gives it, not the generic line
+    from test_photo import make_dng
+
+    make_dng(str(tmp_path / "stub.dng"), size=(1500, 2000))
+    os.truncate(tmp_path / "stub.dng", 4096)
+    assert app.load_photos([str(tmp_path / "stub.dng")], 100)[1] == [
+        "stub.dng holds no image data (4 KB for a 3.0 MP sensor: metadata only, or truncated)"
+    ]
 
 
 def test_a_new_strength_rerenders_without_the_network_and_downloads_are_predicts(tiny_checkpoint, tmp_path):

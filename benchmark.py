@@ -25,14 +25,15 @@ import time
 
 import numpy as np
 
+from gpu_check import bench_gpu
 from photo import output_extension, write_image
 from utils import (
     argument_parser,
     correction_settings,
     parse_with_conf,
     read_conf,
-    resize,
-    validate_section,
+    synthesis_conf,
+    synthetic_photo,
 )
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
@@ -113,13 +114,6 @@ def bench_model(conf, work, conf_path):
         f"| forward 1x3x512x512, ONNX Runtime | {ort_s:.3f} s |"
     )
     return result
-
-
-def synthetic_photo(height, width, seed=0):
-    """A photo-like JPEG source: smooth colour fields with fine texture at full resolution."""
-    rng = np.random.default_rng(seed)
-    base = resize(rng.random((6, 9, 3), dtype=np.float32), height, width)
-    return np.clip(base * 0.6 + rng.normal(0, 0.03, (height, width, 1)).astype(np.float32), 0, 1)
 
 
 def predict_case(model, photo, out, repeats, correction, queue):
@@ -223,20 +217,6 @@ def bench_train(conf, work, conf_path):
         name = size or "128x128 crops"
         print(f"| {name} | {speeds[0]:.2f} | {speeds[1]:.2f} | {speeds[1] / speeds[0]:.2f}x |")
     return {"batch_size": base["batch_size"], "rows": rows}
-
-
-def synthesis_conf(base, photos, path, **changes):
-    """A conf file whose train section is `base` on the photos of one folder (inputs synthesised, no
-    validation, from scratch) with `changes`, validated as train.py validates it; returns its path."""
-    no_pairs = dict.fromkeys(
-        ("valid_data_dir", "paired_train_input_dir", "paired_train_gt_dir", "paired_valid_input_dir"), ""
-    )
-    train = dict(base, train_data_dir=photos, paired_valid_gt_dir="", init_generator_from="", **no_pairs)
-    train.update(changes)
-    validate_section({"train": train}, "train")
-    with open(path, "w") as f:
-        json.dump({"train": train}, f)
-    return path
 
 
 def train_speed(base, photos, size, precision, work):
@@ -439,285 +419,6 @@ def bench_video(conf, work, conf_path):
         values = list(measured.values())[1:]
         print(f"| {label} | " + " | ".join(f"{v:.3f}" for v in values) + " |")
     return {"fps": rows, "flicker_mean_abs_change_of_frame_mean": flicker, "settings": args}
-
-
-# ---------------------------------------------------------------- the GPU path (issue 30)
-
-
-def bench_gpu(conf, work, conf_path):
-    """The CUDA training path end to end on 48 generated photos, each stage a train.py / predict.py /
-    evaluate.py run as a user runs it: the speed and peak memory per working size; a run with the
-    adversarial term joining, stopped within an epoch and resumed, and killed (SIGKILL) and resumed,
-    against the uninterrupted run; its last.pth resumed on the CPU; torchrun on every visible GPU
-    (2 or more); predict and evaluate on the GPU against the CPU; a sync audit of the training step."""
-    import torch
-
-    if not torch.cuda.is_available():
-        print("no CUDA GPU visible here: nothing to check (run `python benchmark.py gpu` on the GPU machine)")
-        sys.exit(0)
-    photos = os.path.join(work, "photos")
-    for i in range(48):
-        write_image(os.path.join(photos, f"p{i:02d}.jpg"), synthetic_photo(384, 512, seed=i))
-    base, gpus = read_conf(conf_path)["train"], torch.cuda.device_count()
-    result = {"gpu": torch.cuda.get_device_name(0), "gpus": gpus, "torch": torch.__version__}
-    print(f"{gpus} x {result['gpu']}, torch {result['torch']}")
-    result["speed"] = gpu_speed(base, photos, work)
-    result["resume"] = gpu_resume(base, photos, work)
-    if gpus >= 2:
-        result["torchrun"] = gpu_torchrun(base, photos, work, gpus)
-    result["cpu_parity"] = gpu_cpu_parity(photos, work, os.path.join(work, "full", "last.pth"))
-    result["sync_audit"] = gpu_sync_audit(base, photos, work)
-    return result
-
-
-def gpu_train(conf_file, *args, env=None, check=True):
-    """train.py on a conf file; (return code, stdout + stderr)."""
-    done = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "train.py"), "--conf", conf_file, *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env=env,
-    )
-    if check and done.returncode:
-        raise SystemExit(f"train.py failed ({conf_file}): {done.stderr.strip().splitlines()[-1:]}")
-    return done.returncode, done.stdout + done.stderr
-
-
-def gpu_speed(base, photos, work):
-    """Images/s of the second of two epochs and its peak memory, per working size (bf16 'auto')."""
-    rows = []
-    print("| working size | step (ms) | images/s | peak memory (MB) |\n|---|---|---|---|")
-    for size in base["working_sizes"]:
-        folder = os.path.join(work, f"speed{size}")
-        path = synthesis_conf(
-            base,
-            photos,
-            folder + ".json",
-            working_sizes=[size],
-            working_size_weights=[1.0],
-            epochs=2,
-            model_save_dir=folder,
-            fit_check_count=0,
-        )
-        gpu_train(path)
-        with open(os.path.join(folder, "history.csv")) as f:
-            row = list(csv.DictReader(f))[1]
-        steps = 48 // base["batch_size"]
-        seconds = float(row["seconds"]) - float(row["valid_seconds"])
-        rows.append(
-            {
-                "size": size,
-                "step_ms": 1000 * seconds / steps,
-                "images_per_s": 48 / seconds,
-                "peak_mb": float(row.get("gpu_memory_mb") or 0),
-            }
-        )
-        r = rows[-1]
-        print(f"| {size} | {r['step_ms']:.1f} | {r['images_per_s']:.1f} | {r['peak_mb']:.0f} |")
-    return rows
-
-
-def checkpoint_difference(a, b):
-    """The largest absolute difference between two last.pth files' generator weights."""
-    import torch
-
-    x, y = (torch.load(p, map_location="cpu", weights_only=True)["generator"] for p in (a, b))
-    return max(float((x[k].float() - y[k].float()).abs().max()) for k in x)
-
-
-def gpu_resume(base, photos, work):
-    """3 epochs with the adversarial term from epoch 2: uninterrupted; stopped within epoch 1 and
-    resumed; killed after a checkpoint within an epoch and resumed; then one more epoch on the CPU."""
-    conf_of = lambda name: synthesis_conf(
-        base,
-        photos,
-        os.path.join(work, name + ".json"),
-        epochs=3,
-        begin_use_adv_loss_epoch=2,
-        checkpoint_every_steps=1,
-        model_save_dir=os.path.join(work, name),
-        fit_check_count=0,
-    )
-    gpu_train(conf_of("full"))
-    stopped = conf_of("stopped")
-    gpu_train(stopped, "--max-steps-this-run", "2")
-    _, resumed_log = gpu_train(stopped)
-    killed, last = conf_of("killed"), os.path.join(work, "killed", "last.pth")
-    process = subprocess.Popen(
-        [sys.executable, "train.py", "--conf", killed],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    kill_note = kill_within_epoch(process, last)
-    gpu_train(killed)
-    on_cpu = os.path.join(work, "on_cpu")
-    shutil.copytree(os.path.join(work, "full"), on_cpu)
-    cpu_conf = synthesis_conf(
-        base,
-        photos,
-        on_cpu + ".json",
-        epochs=4,
-        begin_use_adv_loss_epoch=2,
-        model_save_dir=on_cpu,
-        fit_check_count=0,
-        CUDA_VISIBLE_DEVICES="",
-    )
-    code, cpu_log = gpu_train(cpu_conf, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""}, check=False)
-    full = os.path.join(work, "full", "last.pth")
-    result = {
-        "adversarial_joined": "adv=" in resumed_log,
-        "stopped_and_resumed_max_weight_difference": checkpoint_difference(
-            full, os.path.join(work, "stopped", "last.pth")
-        ),
-        "kill": kill_note,
-        "killed_and_resumed_max_weight_difference": checkpoint_difference(full, last),
-        "resumed_on_cpu": code == 0 and "resumed from" in cpu_log and "on cpu" in cpu_log,
-    }
-    for key, value in result.items():
-        print(f"{key}: {value}")
-    return result
-
-
-def kill_within_epoch(process, last, timeout=300):
-    """SIGKILL `process` once its last.pth is a checkpoint within an epoch; what happened, in words."""
-    import torch
-
-    started = time.time()
-    while process.poll() is None and time.time() - started < timeout:
-        try:
-            state = torch.load(last, map_location="cpu", weights_only=True)
-        except Exception:  # not written yet
-            state = {}
-        if "partial" in state and state["epoch"] >= 1:
-            process.kill()
-            process.wait()
-            return f"killed within epoch {state['epoch'] + 1} after step {state['partial']['step']}"
-        time.sleep(0.05)
-    process.wait()
-    return "the run ended before a kill within an epoch could land"
-
-
-def gpu_torchrun(base, photos, work, gpus):
-    """torchrun --nproc_per_node=<every GPU> train.py for 2 epochs at 256 px: that it runs, and the
-    second epoch's seconds."""
-    folder = os.path.join(work, "torchrun")
-    path = synthesis_conf(
-        base,
-        photos,
-        folder + ".json",
-        epochs=2,
-        model_save_dir=folder,
-        fit_check_count=0,
-        working_sizes=[256],
-        working_size_weights=[1.0],
-        batch_size=max(1, 48 // (2 * gpus)),
-    )
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            f"--nproc_per_node={gpus}",
-            "train.py",
-            "--conf",
-            path,
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
-    ok = done.returncode == 0
-    seconds = None
-    if ok:
-        with open(os.path.join(folder, "history.csv")) as f:
-            row = list(csv.DictReader(f))[1]
-        seconds = float(row["seconds"]) - float(row["valid_seconds"])
-    print(
-        f"torchrun on {gpus} GPUs: "
-        + (f"ok, {seconds:.1f} s an epoch" if ok else "FAILED: " + done.stderr[-300:])
-    )
-    return {"ok": ok, "epoch_seconds": seconds, "log_tail": (done.stdout + done.stderr)[-600:]}
-
-
-def gpu_cpu_parity(photos, work, model):
-    """predict.py and evaluate.py with the trained model on the GPU, then on the CPU
-    (CUDA_VISIBLE_DEVICES empty): PSNR between the two sets of results, and both evaluate scores."""
-    from photo import read_image
-    from utils import psnr, to_uint8
-
-    subset = os.path.join(work, "parity_photos")
-    os.makedirs(subset)
-    for name in sorted(os.listdir(photos))[:6]:
-        shutil.copy(os.path.join(photos, name), subset)
-    msec = os.path.join(work, "parity_msec")
-    subprocess.run(
-        [sys.executable, "synthesize_pairs.py", subset, msec], cwd=ROOT, check=True, capture_output=True
-    )
-    scores, outputs = {}, {}
-    for where, env in (("gpu", None), ("cpu", {**os.environ, "CUDA_VISIBLE_DEVICES": ""})):
-        out = os.path.join(work, f"pred_{where}")
-        subprocess.run(
-            [
-                sys.executable,
-                "predict.py",
-                subset,
-                "--pretrained_model",
-                model,
-                "--result_output_dir",
-                out,
-                "--output_format",
-                "png",
-            ],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            capture_output=True,
-        )
-        outputs[where] = out
-        report = os.path.join(work, f"eval_{where}")
-        subprocess.run(
-            [sys.executable, "evaluate.py", "--model", model, "--data_dir", msec, "--report_dir", report],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            capture_output=True,
-        )
-        with open(os.path.join(report, "metrics.json")) as f:
-            scores[where] = json.load(f)["groups"]["all"]["psnr"]
-    agreement = min(
-        psnr(
-            to_uint8(read_image(os.path.join(outputs["gpu"], n))[0]),
-            to_uint8(read_image(os.path.join(outputs["cpu"], n))[0]),
-        )
-        for n in os.listdir(outputs["gpu"])
-    )
-    result = {
-        "predict_gpu_vs_cpu_min_psnr": agreement,
-        "evaluate_psnr_gpu": scores["gpu"],
-        "evaluate_psnr_cpu": scores["cpu"],
-    }
-    print(
-        f"predict, GPU against CPU: at least {agreement:.1f} dB; evaluate: GPU {scores['gpu']:.4f} dB, "
-        f"CPU {scores['cpu']:.4f} dB"
-    )
-    return result
-
-
-def gpu_sync_audit(base, photos, work):
-    """One epoch with train.py --sync-debug: host-device synchronisations warned per training step."""
-    folder = os.path.join(work, "sync")
-    path = synthesis_conf(base, photos, folder + ".json", epochs=1, model_save_dir=folder, fit_check_count=0)
-    _, log = gpu_train(path, "--sync-debug")
-    steps = 48 // base["batch_size"]
-    warnings = [line for line in log.splitlines() if "synchroniz" in line.lower()]
-    where = sorted({w.split(":")[0] for w in warnings if ".py" in w})[:10]
-    print(
-        f"sync audit: {len(warnings)} synchronisation warnings in {steps} steps "
-        f"({len(warnings) / steps:.1f} a step); from {where}"
-    )
-    return {"warnings": len(warnings), "steps": steps, "per_step": len(warnings) / steps, "sources": where}
 
 
 if __name__ == "__main__":

@@ -563,3 +563,27 @@ def look_metrics(out, target):
         "cast_a": out["a"] - target["a"],
         "cast_b": out["b"] - target["b"],
     }
+
+
+# ---------------------------------------------------------------- generated data for the benchmarks
+
+
+def synthetic_photo(height, width, seed=0):
+    """A photo-like JPEG source: smooth colour fields with fine texture at full resolution."""
+    rng = np.random.default_rng(seed)
+    base = resize(rng.random((6, 9, 3), dtype=np.float32), height, width)
+    return np.clip(base * 0.6 + rng.normal(0, 0.03, (height, width, 1)).astype(np.float32), 0, 1)
+
+
+def synthesis_conf(base, photos, path, **changes):
+    """A conf file whose train section is `base` on the photos of one folder (inputs synthesised, no
+    validation, from scratch) with `changes`, validated as train.py validates it; returns its path."""
+    no_pairs = dict.fromkeys(
+        ("valid_data_dir", "paired_train_input_dir", "paired_train_gt_dir", "paired_valid_input_dir"), ""
+    )
+    train = dict(base, train_data_dir=photos, paired_valid_gt_dir="", init_generator_from="", **no_pairs)
+    train.update(changes)
+    validate_section({"train": train}, "train")
+    with open(path, "w") as f:
+        json.dump({"train": train}, f)
+    return path

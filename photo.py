@@ -105,15 +105,18 @@ def read_photo(path, max_megapixels=MAX_MEGAPIXELS):
     declares more than max_megapixels (0: no limit)."""
     if path.lower().endswith(RAW_EXTENSIONS):
         return read_raw(path, max_megapixels)
+    kind = None
     try:
         with Image.open(path) as im:
+            kind = im.format
             check_declared_size(path, im.height, im.width, max_megapixels)
             info = metadata_of(im, path)
             data, info["bit_depth"] = decode_pixels(path, im)
     except DECODE_ERRORS as e:
-        raise ImageReadError(
-            f"cannot read {path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
-        ) from None
+        why = str(e).splitlines()[0] if str(e) else type(e).__name__
+        # a file of a known kind that fails to decode is corrupt or cut short, not "not a photo"
+        reason = f"is a {kind} file that cannot be decoded ({why[:80]})" if kind else None
+        raise ImageReadError(f"cannot read {path}: {why}", reason) from None
     if data.dtype not in (np.uint8, np.uint16):
         raise ImageReadError(f"unsupported sample type {data.dtype} in {path}")
     data = data if data.ndim == 3 else data[..., None]

@@ -44,6 +44,11 @@ def test_refused_files_get_a_message_each(tmp_path):
     assert app.load_photos([str(tmp_path / "stub.dng")], 100)[1] == [
         "stub.dng holds no image data (4 KB for a 3.0 MP sensor: metadata only, or truncated)"
     ]
+    # so does a photo of a known kind cut short (its header reads, its pixels do not)
+    data = open(good, "rb").read()
+    (tmp_path / "cut.jpg").write_bytes(data[: len(data) // 2])
+    (message,) = app.load_photos([str(tmp_path / "cut.jpg")], 100)[1]
+    assert message.startswith("cut.jpg is a JPEG file that cannot be decoded (")
 
 
 def test_a_new_strength_rerenders_without_the_network_and_downloads_are_predicts(tiny_checkpoint, tmp_path):

@@ -122,6 +122,19 @@ def global_stats(image):
     return torch.cat([y.mean()[None], levels, chroma[None], cb.mean()[None], cr.mean()[None]])
 
 
+def saturation_loss(output, target):
+    """|log| of the ratio of the output's mean chroma magnitude (Cb, Cr) to the target's: the
+    saturation ratio evaluate.py reports, as a loss. Scale-free, so a washed-out dark photo costs as
+    much as a bright one; one number per photo, so unlike a pixel L1 it cannot be met by shrinking
+    the colours where the network is unsure of them."""
+
+    def chroma(image):
+        cb, cr = ycbcr(image)[..., 1:, :, :].unbind(-3)
+        return torch.sqrt(cb * cb + cr * cr + 1e-6).mean(dim=(-2, -1))
+
+    return (torch.log(chroma(output) + 1e-3) - torch.log(chroma(target) + 1e-3)).abs().mean()
+
+
 def global_stats_loss(output, target):
     """L1 between the output's and the target's global_stats: the per-photo brightness, black and
     white points and saturation that the pixel losses average away."""

@@ -481,9 +481,9 @@ def train_one_epoch(
         for group in opt.param_groups:
             group["lr"] = lr * group.get("lr_scale", 1.0)
     models["generator"].train()
-    steps, sums = resumed[0], dict(
-        resumed[1] or dict.fromkeys(("loss", "rec", "pyr", *LIFT_TERMS, "adv", "d"), 0.0)
-    )
+    # a run resumed from before a term existed lacks its sum: it starts at zero
+    sums = dict.fromkeys(("loss", "rec", "pyr", *LIFT_TERMS, "adv", "d"), 0.0) | (resumed[1] or {})
+    steps = resumed[0]
     used = tuple(k for k in LIFT_TERMS if conf[f"{LIFT_TERMS[k]}_loss_weight"] > 0)
     shown = ("loss", "rec", "pyr") + used + (("adv", "d") if adversarial else ())
     bar = tqdm(
@@ -589,12 +589,13 @@ def train_step(models, batch, conf, adversarial, device):
 
 
 # The terms on what prediction ships, each with its conf weight key (<name>_loss_weight).
-LIFT_TERMS = {"lift": "guided", "ssim": "ssim", "chroma": "chroma", "global": "global"}
+LIFT_TERMS = {"lift": "guided", "ssim": "ssim", "chroma": "chroma", "global": "global", "sat": "saturation"}
 LIFT_LOSSES = {
     "lift": losses.reconstruction_loss,
     "ssim": losses.ssim_loss,
     "chroma": losses.chroma_loss,
     "global": losses.global_stats_loss,
+    "sat": losses.saturation_loss,
 }
 
 

@@ -94,6 +94,7 @@ SCHEMA = {
         "ssim_loss_weight": "number",
         "chroma_loss_weight": "number",
         "global_loss_weight": "number",
+        "saturation_loss_weight": "number",
         "global_head_lr_scale": "number",
         "validate_all_sizes_every": "posint",
         "fit_check_count": "int",

@@ -1,3 +1,5 @@
+import math
+
 import torch
 
 import loss
@@ -85,3 +87,20 @@ def test_ssim_loss_matches_the_metric():
     metric = ssim(to_uint8(x[0].permute(1, 2, 0).numpy()), to_uint8(y[0].permute(1, 2, 0).numpy()))
     assert abs((1 - loss.ssim_loss(x, y).item()) - metric) < 0.01
     assert loss.ssim_loss(x, x).item() < 1e-6
+
+
+def test_saturation_loss_is_the_log_chroma_ratio():
+    # a photo and the same photo with its colours pulled halfway to their grey (luma kept)
+    torch.manual_seed(0)
+    target = torch.rand(2, 3, 16, 16)
+    luma = loss.ycbcr(target)[:, :1]
+    washed = luma + 0.5 * (target - luma)
+    assert loss.saturation_loss(target, target).item() < 1e-6
+    # a small bias from the +1e-3 guard and the 1e-6 under the root, for chroma ~0.1
+    assert abs(loss.saturation_loss(washed, target).item() - math.log(2)) < 0.05
+    # it prefers the right chroma over the washed-out one, from either side
+    boosted = luma + 2.0 * (target - luma)
+    assert loss.saturation_loss(boosted, target) > loss.saturation_loss(target, target)
+    washed.requires_grad_(True)
+    loss.saturation_loss(washed, target).backward()
+    assert torch.isfinite(washed.grad).all() and washed.grad.abs().sum() > 0

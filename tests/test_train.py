@@ -332,6 +332,7 @@ def test_whole_photo_training_with_working_sizes(repo_conf, tmp_path):
         ssim_loss_weight=0.5,
         chroma_loss_weight=1.0,
         global_loss_weight=1.0,
+        saturation_loss_weight=0.1,
         use_global_head=True,
         begin_use_adv_loss_epoch=5,
     )
@@ -340,8 +341,8 @@ def test_whole_photo_training_with_working_sizes(repo_conf, tmp_path):
     row = read_history(conf["train"]["model_save_dir"])[0]
     assert float(row["train_lift"]) > 0 and float(row["train_ssim"]) > 0 and float(row["valid_psnr"]) > 0
     # the look's loss terms (issue 28) join on what ships, and the global head trains with them
-    assert float(row["train_chroma"]) > 0 and float(row["train_global"]) > 0
-    assert "chroma=" in result.stdout and "global=" in result.stdout
+    assert float(row["train_chroma"]) > 0 and float(row["train_global"]) > 0 and float(row["train_sat"]) > 0
+    assert "chroma=" in result.stdout and "global=" in result.stdout and "sat=" in result.stdout
     # the head learns at global_head_lr_scale (10) times the pyramid's rate, in a group of its own
     saved = torch.load(os.path.join(conf["train"]["model_save_dir"], "last.pth"), weights_only=False)
     pyramid, head = saved["optimizer_g"]["param_groups"]

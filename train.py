@@ -486,8 +486,13 @@ def train_one_epoch(
     steps = resumed[0]
     used = tuple(k for k in LIFT_TERMS if conf[f"{LIFT_TERMS[k]}_loss_weight"] > 0)
     shown = ("loss", "rec", "pyr") + used + (("adv", "d") if adversarial else ())
-    bar = tqdm(
-        loader, desc=f"epoch {epoch + 1}/{conf['epochs']}", disable=rank != 0, file=sys.stdout, initial=steps
+    bar = tqdm(  # a resumed epoch's loader holds only the steps left: the bar counts the whole epoch
+        loader,
+        desc=f"epoch {epoch + 1}/{conf['epochs']}",
+        disable=rank != 0,
+        file=sys.stdout,
+        initial=steps,
+        total=steps + len(loader),
     )
     pending, every, last = [], conf["checkpoint_every_steps"], steps + len(loader)
     if models.get("sync_debug"):

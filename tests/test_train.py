@@ -114,6 +114,7 @@ def test_a_run_stopped_within_epochs_resumes_exactly_where_it_stopped(two_epoch_
     assert state["epoch"] == 0 and state["partial"]["step"] == 1 and state["history"] == []
     second = run_train(tmp_path, conf, "--max-steps-this-run", "1")  # ends epoch 1 exactly
     assert "resuming epoch 1 at step 2" in second.stdout and "stopped after epoch 1" in second.stdout
+    assert "| 2/2 [" in second.stdout  # the bar counts the whole epoch, not the steps left
     assert torch.load(tmp_path / "steps" / "last.pth", weights_only=True)["epoch"] == 1
     second = run_train(tmp_path, conf, "--max-steps-this-run", "1")  # one step into epoch 2
     assert "stopped within epoch 2" in second.stdout

@@ -118,8 +118,14 @@ def global_stats(image):
     chroma magnitude, mean Cb and Cr."""
     y, cb, cr = ycbcr(image).flatten(1)
     levels = torch.quantile(y, torch.tensor([0.02, 0.5, 0.98], dtype=y.dtype, device=y.device))
-    chroma = torch.sqrt(cb * cb + cr * cr + 1e-6).mean()
+    chroma = mean_chroma(image)
     return torch.cat([y.mean()[None], levels, chroma[None], cb.mean()[None], cr.mean()[None]])
+
+
+def mean_chroma(images):
+    """Mean chroma magnitude |(Cb, Cr)| of each image (3 x H x W -> a scalar, N x 3 x H x W -> N)."""
+    cb, cr = ycbcr(images)[..., 1:, :, :].unbind(-3)
+    return torch.sqrt(cb * cb + cr * cr + 1e-6).mean(dim=(-2, -1))
 
 
 def saturation_loss(output, target):
@@ -127,12 +133,7 @@ def saturation_loss(output, target):
     saturation ratio evaluate.py reports, as a loss. Scale-free, so a washed-out dark photo costs as
     much as a bright one; one number per photo, so unlike a pixel L1 it cannot be met by shrinking
     the colours where the network is unsure of them."""
-
-    def chroma(image):
-        cb, cr = ycbcr(image)[..., 1:, :, :].unbind(-3)
-        return torch.sqrt(cb * cb + cr * cr + 1e-6).mean(dim=(-2, -1))
-
-    return (torch.log(chroma(output) + 1e-3) - torch.log(chroma(target) + 1e-3)).abs().mean()
+    return (torch.log(mean_chroma(output) + 1e-3) - torch.log(mean_chroma(target) + 1e-3)).abs().mean()
 
 
 def global_stats_loss(output, target):

@@ -486,15 +486,15 @@ def train_one_epoch(
     steps = resumed[0]
     used = tuple(k for k in LIFT_TERMS if conf[f"{LIFT_TERMS[k]}_loss_weight"] > 0)
     shown = ("loss", "rec", "pyr") + used + (("adv", "d") if adversarial else ())
+    pending, every, last = [], conf["checkpoint_every_steps"], steps + len(loader)
     bar = tqdm(  # a resumed epoch's loader holds only the steps left: the bar counts the whole epoch
         loader,
         desc=f"epoch {epoch + 1}/{conf['epochs']}",
         disable=rank != 0,
         file=sys.stdout,
         initial=steps,
-        total=steps + len(loader),
+        total=last,
     )
-    pending, every, last = [], conf["checkpoint_every_steps"], steps + len(loader)
     if models.get("sync_debug"):
         torch.cuda.set_sync_debug_mode("warn")
     for batch in bar:

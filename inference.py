@@ -195,15 +195,21 @@ def fit_affine_maps(low_in, low_out, box, xp, eps=GUIDED_EPS):
     channel i in output c, and b (..., H, W, 3). The ridge pulls A towards the identity, not 0:
     where a window is too flat to tell how the network scales detail, detail is kept as it is."""
     mean_in, mean_out = box(low_in), box(low_out)
+    # channels by unbind, not by indexing: in torch each indexed channel's gradient would be a
+    # zero-filled map of the whole stack
+
+    def channels(x):
+        return x.unbind(-1) if hasattr(x, "unbind") else tuple(xp.moveaxis(x, -1, 0))
 
     def covariance(a, b, mean_a, mean_b):
-        prods = box(xp.stack([a[..., i] * b[..., j] for i in range(3) for j in range(3)], -1))
+        a, b, mean_a, mean_b = (channels(x) for x in (a, b, mean_a, mean_b))
+        prods = channels(box(xp.stack([a[i] * b[j] for i in range(3) for j in range(3)], -1)))
         entries = [
-            prods[..., 3 * i + j] - mean_a[..., i] * mean_b[..., j] + (eps if i == j else 0.0)
+            prods[3 * i + j] - mean_a[i] * mean_b[j] + (eps if i == j else 0.0)
             for i in range(3)
             for j in range(3)
         ]
-        return xp.stack(entries, -1).reshape(tuple(prods.shape[:-1]) + (3, 3))
+        return xp.stack(entries, -1).reshape(tuple(mean_a[0].shape) + (3, 3))
 
     cov_in = covariance(low_in, low_in, mean_in, mean_in)
     cov_io = covariance(low_in, low_out, mean_in, mean_out)

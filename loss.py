@@ -46,12 +46,16 @@ def discriminator_loss(real_logits, fake_logits):
 
 
 def box_mean(radius):
-    """Window mean over H and W of (..., H, W, C) tensors, reflect borders: inference.box_filter in torch."""
+    """Window mean over H and W of (..., H, W, C) tensors, reflect borders: inference.box_filter in
+    torch. Two 1-D passes (the mean of the window's column means): the same mean at 2/(2r+1) of
+    the work."""
+    size = 2 * radius + 1
 
     def box(x):
         shape = x.shape
         y = x.reshape((-1,) + tuple(shape[-3:])).permute(0, 3, 1, 2)
-        y = F.avg_pool2d(F.pad(y, (radius,) * 4, mode="reflect"), 2 * radius + 1, stride=1)
+        y = F.pad(y, (radius,) * 4, mode="reflect")
+        y = F.avg_pool2d(F.avg_pool2d(y, (1, size), stride=1), (size, 1), stride=1)
         return y.permute(0, 2, 3, 1).reshape(shape)
 
     return box
@@ -59,16 +63,20 @@ def box_mean(radius):
 
 def guided_lift(low_in, low_out, full_in):
     """inference.guided_upsample, differentiable: the affine maps fitted between the low-resolution
-    pair (3 x h x w) by the same fit_affine_maps, upsampled bilinearly to full_in's size (3 x H x W)
-    and applied to it, clipped to [0, 1] as prediction does."""
-    h, w = low_in.shape[1:]
+    pair (3 x h x w, or N x 3 x h x w for photos of one size) by the same fit_affine_maps,
+    upsampled bilinearly to full_in's size (3 x H x W or N x 3 x H x W) and applied to it, clipped
+    to [0, 1] as prediction does."""
+    if low_in.dim() == 3:
+        return guided_lift(low_in[None], low_out[None], full_in[None])[0]
+    n, _, h, w = low_in.shape
     coef_a, coef_b = fit_affine_maps(
-        low_in.permute(1, 2, 0), low_out.permute(1, 2, 0), box_mean(guided_radius(h, w)), torch
+        low_in.permute(0, 2, 3, 1), low_out.permute(0, 2, 3, 1), box_mean(guided_radius(h, w)), torch
     )
-    maps = torch.cat([coef_a.reshape(h, w, 9), coef_b], -1).permute(2, 0, 1)[None]
-    maps = F.interpolate(maps, size=tuple(full_in.shape[1:]), mode="bilinear", align_corners=False)[0]
-    coef_a, coef_b = maps[:9].reshape(3, 3, *full_in.shape[1:]), maps[9:]
-    return (torch.einsum("ihw,ichw->chw", full_in, coef_a) + coef_b).clamp(0, 1)
+    maps = torch.cat([coef_a.reshape(n, h, w, 9), coef_b], -1).permute(0, 3, 1, 2)
+    size = tuple(full_in.shape[-2:])
+    maps = F.interpolate(maps, size=size, mode="bilinear", align_corners=False)
+    coef_a, coef_b = maps[:, :9].reshape(n, 3, 3, *size), maps[:, 9:]  # coef_a[:, i, c]: input i in c
+    return ((full_in[:, :, None] * coef_a).sum(1) + coef_b).clamp(0, 1)
 
 
 def _gaussian_window(like, size=11, sigma=1.5):
@@ -78,21 +86,23 @@ def _gaussian_window(like, size=11, sigma=1.5):
 
 
 def ssim_loss(output, target):
-    """1 - SSIM (Gaussian window sigma 1.5, as the metric), on N x 3 x H x W or 3 x H x W in [0, 1]."""
+    """1 - SSIM (Gaussian window sigma 1.5, as the metric), on N x 3 x H x W or 3 x H x W in [0, 1].
+    The five maps it blurs go through one pair of 1-D convolutions together; on a CPU one photo at
+    a time, where the depthwise convolutions run 3-4x faster on maps that fit in cache."""
     output, target = (t if t.dim() == 4 else t[None] for t in (output, target))
-    g = _gaussian_window(output)
-    blur = lambda t: F.conv2d(
-        F.conv2d(t, g.view(1, 1, 1, -1).expand(3, 1, 1, -1), groups=3),
-        g.view(1, 1, -1, 1).expand(3, 1, -1, 1),
-        groups=3,
-    )
-    mu_x, mu_y = blur(output), blur(target)
-    var_x = blur(output * output) - mu_x**2
-    var_y = blur(target * target) - mu_y**2
-    cov = blur(output * target) - mu_x * mu_y
+    chunk = 1 if output.device.type == "cpu" else len(output)
+    values = [_ssim_map(output[i : i + chunk], target[i : i + chunk]).mean() for i in range(0, len(output), chunk)]
+    return 1 - sum(values) / len(values)
+
+
+def _ssim_map(output, target):
+    g, c = _gaussian_window(output), 5 * output.shape[1]
+    maps = torch.cat([output, target, output * output, target * target, output * target], 1)
+    maps = F.conv2d(maps, g.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    mu_x, mu_y, xx, yy, xy = F.conv2d(maps, g.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c).chunk(5, 1)
+    var_x, var_y, cov = xx - mu_x**2, yy - mu_y**2, xy - mu_x * mu_y
     c1, c2 = 0.01**2, 0.03**2
-    ssim = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
-    return 1 - ssim.mean()
+    return ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
 
 
 # ---------------------------------------------------------------- the look (issue 28)
@@ -115,11 +125,11 @@ def chroma_loss(output, target):
 
 def global_stats(image):
     """A photo's (3 x H x W) global look as 7 numbers: luma mean and 2nd/50th/98th percentiles, mean
-    chroma magnitude, mean Cb and Cr."""
-    y, cb, cr = ycbcr(image).flatten(1)
-    levels = torch.quantile(y, torch.tensor([0.02, 0.5, 0.98], dtype=y.dtype, device=y.device))
-    chroma = mean_chroma(image)
-    return torch.cat([y.mean()[None], levels, chroma[None], cb.mean()[None], cr.mean()[None]])
+    chroma magnitude, mean Cb and Cr (N x 3 x H x W: N x 7)."""
+    y, cb, cr = ycbcr(image).flatten(-2).unbind(-2)
+    levels = torch.quantile(y, torch.tensor([0.02, 0.5, 0.98], dtype=y.dtype, device=y.device), dim=-1)
+    means = [y.mean(-1), *levels, mean_chroma(image), cb.mean(-1), cr.mean(-1)]
+    return torch.stack(means, -1)
 
 
 def mean_chroma(images):

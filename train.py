@@ -5,7 +5,6 @@ discriminator). One process: `python train.py`; several GPUs or CPU processes:
 Stages, top to bottom: the processes and device, the data, the models and optimisers, resuming
 from last.pth, the epochs (a training pass, validation, checkpoints and reports), a summary."""
 
-import math
 import os
 import random
 import re
@@ -20,7 +19,6 @@ from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm
 
-import loss as losses
 from dataset import WorkingSizeBatches, build_dataset, collate, fixed_view, from_tensor
 from model import (
     Discriminator,
@@ -33,14 +31,8 @@ from model import (
     save_checkpoint,
     size_multiple,
 )
-from precision import (
-    PROCESS_GROUP_TIMEOUT,
-    autocast,
-    choose_device,
-    set_float32_math,
-    to_device,
-    use_bf16,
-)
+from precision import PROCESS_GROUP_TIMEOUT, choose_device, set_float32_math, use_bf16
+from step import LIFT_TERMS, generator_groups, lr_at, set_learning_rates, train_step
 from validation import epoch_line, summary, validate, validation_sizes, write_reports
 from utils import (
     DATA_HELP,
@@ -442,27 +434,6 @@ def save_epoch(conf, models, epoch, best_psnr, history, improved, val_psnr, val_
 # ---------------------------------------------------------------- one epoch
 
 
-def generator_groups(generator, head_scale):
-    """The global head's parameters in a group of their own at `head_scale` times the learning rate:
-    it starts as the identity with a zero last layer, and at the pyramid's rate it hardly leaves it
-    in a fine-tune (issue 28's screen)."""
-    named = list(generator.named_parameters())
-    head = [p for n, p in named if n.startswith("global_head.")]
-    groups = [{"params": [p for n, p in named if not n.startswith("global_head.")], "lr_scale": 1.0}]
-    return groups + ([{"params": head, "lr_scale": head_scale}] if head else [])
-
-
-def lr_at(epoch, epochs, init_lr, final_lr, step_epochs=0):
-    """Cosine from init_lr (first epoch) down to final_lr (last epoch), never climbing back; or,
-    with step_epochs N > 0, the official MATLAB schedule (src/train_network.m of the paper's code):
-    init_lr halved after every N epochs (final_lr unused)."""
-    if step_epochs:
-        return init_lr * 0.5 ** (epoch // step_epochs)
-    if epochs <= 1:
-        return init_lr
-    return final_lr + (init_lr - final_lr) * 0.5 * (1 + math.cos(math.pi * epoch / (epochs - 1)))
-
-
 def train_one_epoch(
     models, loader, conf, epoch, where, last_path, resumed=(0, None), save_within=None, stop_at=None
 ):
@@ -477,9 +448,8 @@ def train_one_epoch(
     step = conf["lr_step_epochs"]
     lr_g = lr_at(epoch, conf["epochs"], conf["init_lr"], conf["final_lr"], step)
     lr_d = lr_at(epoch, conf["epochs"], conf["discriminator_init_lr"], conf["discriminator_final_lr"], step)
-    for opt, lr in ((models["opt_g"], lr_g), (models["opt_d"], lr_d)):
-        for group in opt.param_groups:
-            group["lr"] = lr * group.get("lr_scale", 1.0)
+    set_learning_rates(models["opt_g"], lr_g)
+    set_learning_rates(models["opt_d"], lr_d)
     models["generator"].train()
     # a run resumed from before a term existed lacks its sum: it starts at zero
     sums = dict.fromkeys(("loss", "rec", "pyr", *LIFT_TERMS, "adv", "d"), 0.0) | (resumed[1] or {})
@@ -544,87 +514,6 @@ def train_one_epoch(
 
 
 SHOW_EVERY = 10  # steps between the loss values' trips to the host (the progress bar)
-
-
-def train_step(models, batch, conf, adversarial, device):
-    """One generator step (and, with the adversarial term, one discriminator step). The networks
-    run under bfloat16 autocast when models["bf16"]; every loss, the guided lift and the
-    optimisers work in float32, where small differences matter."""
-    inputs, targets, full_inputs, full_targets, valid = batch
-    inputs, targets = (to_device(t, device, models["channels_last"]) for t in (inputs, targets))
-    with autocast(device, models["bf16"]):
-        levels = models["generator_ddp"](inputs, return_levels=True)
-    levels = [level.float() for level in levels]
-    output = levels[-1]
-    terms = {
-        "rec": losses.reconstruction_loss(output, targets),
-        "pyr": losses.pyramid_loss(levels, targets),
-    }
-    weights = {k: conf[f"{LIFT_TERMS[k]}_loss_weight"] for k in LIFT_TERMS}
-    terms.update(shipped_losses(output, inputs, targets, full_inputs, full_targets, valid, weights))
-    terms["adv"] = torch.zeros((), device=device)
-    if adversarial:  # the plain module, not the DDP wrapper: D takes its synchronised step below
-        fake = losses.resize_for_discriminator(output, conf["discriminator_image_size"])
-        with autocast(device, models["bf16"]):
-            logits = models["discriminator"](fake)
-        terms["adv"] = losses.generator_adversarial_loss(logits.float())
-    terms["loss"] = (
-        conf["reconstruction_loss_weight"] * terms["rec"]
-        + conf["pyramid_loss_weight"] * terms["pyr"]
-        + sum(weights[k] * terms[k] for k in LIFT_TERMS)
-        + conf["adversarial_loss_weight"] * terms["adv"]
-    )
-    if not torch.isfinite(terms["loss"]):  # the one host sync of a step
-        return terms, output, False
-    models["opt_g"].zero_grad(set_to_none=True)
-    terms["loss"].backward()
-    models["opt_g"].step()
-    terms["d"] = torch.zeros((), device=device)
-    if adversarial:  # D's own step, on G's output detached: G has already taken its step above
-        both = torch.cat([targets, output.detach()])
-        with autocast(device, models["bf16"]):
-            logits = models["discriminator_ddp"](
-                losses.resize_for_discriminator(both, conf["discriminator_image_size"])
-            ).float()
-        terms["d"] = losses.discriminator_loss(logits[: len(targets)], logits[len(targets) :])
-        models["opt_d"].zero_grad(set_to_none=True)
-        terms["d"].backward()
-        models["opt_d"].step()
-    return terms, output, True
-
-
-# The terms on what prediction ships, each with its conf weight key (<name>_loss_weight).
-LIFT_TERMS = {"lift": "guided", "ssim": "ssim", "chroma": "chroma", "global": "global", "sat": "saturation"}
-LIFT_LOSSES = {
-    "lift": losses.reconstruction_loss,
-    "ssim": losses.ssim_loss,
-    "chroma": losses.chroma_loss,
-    "global": losses.global_stats_loss,
-    "sat": losses.saturation_loss,
-}
-
-
-def shipped_losses(output, inputs, targets, full_inputs, full_targets, valid, weights):
-    """The losses on what prediction ships ({term: value} for LIFT_TERMS; those of weight 0 are
-    zero): L1 between the output lifted by guided upsampling (loss.guided_lift) to the larger photo
-    the item carries and that photo's target, 1 - SSIM, the chroma L1 and the global-statistics L1
-    on the same pair. Where there is no larger photo (crops, or a working size at the stored
-    size), the output itself within the photo (`valid`) is used."""
-    zero = torch.zeros((), device=output.device)
-    terms = dict.fromkeys(LIFT_TERMS, zero)
-    wanted = [k for k in LIFT_TERMS if weights[k] > 0]
-    if not wanted:
-        return terms
-    for i, (h, w) in enumerate(valid):
-        out, target = output[i, :, :h, :w], targets[i, :, :h, :w]
-        if full_inputs[i] is not None and tuple(full_inputs[i].shape[1:]) != (h, w):
-            target = full_targets[i].to(output.device, non_blocking=True)  # pinned by the loader
-            out = losses.guided_lift(
-                inputs[i, :, :h, :w], out, full_inputs[i].to(output.device, non_blocking=True)
-            )
-        for k in wanted:
-            terms[k] = terms[k] + LIFT_LOSSES[k](out, target)
-    return {k: v / len(valid) for k, v in terms.items()}
 
 
 if __name__ == "__main__":

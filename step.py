@@ -1,0 +1,150 @@
+"""One training step, for train.py (its story) and benchmark.py (which times its parts): the
+learning rates, the generator's forward pass, the losses (on the pyramid, and on the output lifted
+to the photo as prediction ships it) and the optimiser steps, generator then discriminator.
+
+The lift and its losses run once per group of same-sized photos in a batch, not once per photo:
+the same sums, in fewer and larger operations (tests/test_train.py holds the per-photo reference)."""
+
+import math
+
+import torch
+
+import loss as losses
+from precision import autocast, to_device
+
+# The terms on what prediction ships, each with its conf weight key (<name>_loss_weight).
+LIFT_TERMS = {"lift": "guided", "ssim": "ssim", "chroma": "chroma", "global": "global", "sat": "saturation"}
+LIFT_LOSSES = {
+    "lift": losses.reconstruction_loss,
+    "ssim": losses.ssim_loss,
+    "chroma": losses.chroma_loss,
+    "global": losses.global_stats_loss,
+    "sat": losses.saturation_loss,
+}
+
+
+# ---------------------------------------------------------------- learning rates
+
+
+def generator_groups(generator, head_scale):
+    """The global head's parameters in a group of their own at `head_scale` times the learning rate:
+    it starts as the identity with a zero last layer, and at the pyramid's rate it hardly leaves it
+    in a fine-tune (issue 28's screen)."""
+    named = list(generator.named_parameters())
+    head = [p for n, p in named if n.startswith("global_head.")]
+    groups = [{"params": [p for n, p in named if not n.startswith("global_head.")], "lr_scale": 1.0}]
+    return groups + ([{"params": head, "lr_scale": head_scale}] if head else [])
+
+
+def lr_at(epoch, epochs, init_lr, final_lr, step_epochs=0):
+    """Cosine from init_lr (first epoch) down to final_lr (last epoch), never climbing back; or,
+    with step_epochs N > 0, the official MATLAB schedule (src/train_network.m of the paper's code):
+    init_lr halved after every N epochs (final_lr unused)."""
+    if step_epochs:
+        return init_lr * 0.5 ** (epoch // step_epochs)
+    if epochs <= 1:
+        return init_lr
+    return final_lr + (init_lr - final_lr) * 0.5 * (1 + math.cos(math.pi * epoch / (epochs - 1)))
+
+
+def set_learning_rates(opt, lr):
+    for group in opt.param_groups:
+        group["lr"] = lr * group.get("lr_scale", 1.0)
+
+
+# ---------------------------------------------------------------- the step
+
+
+def train_step(models, batch, conf, adversarial, device, timer=None):
+    """One generator step (and, with the adversarial term, one discriminator step). The networks
+    run under bfloat16 autocast when models["bf16"]; every loss, the guided lift and the
+    optimisers work in float32, where small differences matter. `timer(part)`, when given, is
+    called as each part ends ("network", "losses", "backward", "optimiser", "discriminator")."""
+    mark = timer or (lambda part: None)
+    inputs, targets, full_inputs, full_targets, valid = batch
+    inputs, targets = (to_device(t, device, models["channels_last"]) for t in (inputs, targets))
+    with autocast(device, models["bf16"]):
+        levels = models["generator_ddp"](inputs, return_levels=True)
+    levels = [level.float() for level in levels]
+    output = levels[-1]
+    mark("network")
+    terms = {
+        "rec": losses.reconstruction_loss(output, targets),
+        "pyr": losses.pyramid_loss(levels, targets),
+    }
+    weights = {k: conf[f"{LIFT_TERMS[k]}_loss_weight"] for k in LIFT_TERMS}
+    terms.update(shipped_losses(output, inputs, targets, full_inputs, full_targets, valid, weights))
+    terms["adv"] = torch.zeros((), device=device)
+    if adversarial:  # the plain module, not the DDP wrapper: D takes its synchronised step below
+        fake = losses.resize_for_discriminator(output, conf["discriminator_image_size"])
+        with autocast(device, models["bf16"]):
+            logits = models["discriminator"](fake)
+        terms["adv"] = losses.generator_adversarial_loss(logits.float())
+    terms["loss"] = (
+        conf["reconstruction_loss_weight"] * terms["rec"]
+        + conf["pyramid_loss_weight"] * terms["pyr"]
+        + sum(weights[k] * terms[k] for k in LIFT_TERMS)
+        + conf["adversarial_loss_weight"] * terms["adv"]
+    )
+    if not torch.isfinite(terms["loss"]):  # the one host sync of a step
+        return terms, output, False
+    mark("losses")
+    models["opt_g"].zero_grad(set_to_none=True)
+    terms["loss"].backward()
+    mark("backward")
+    models["opt_g"].step()
+    mark("optimiser")
+    terms["d"] = torch.zeros((), device=device)
+    if adversarial:
+        terms["d"] = discriminator_step(models, targets, output, conf["discriminator_image_size"], device)
+        mark("discriminator")
+    return terms, output, True
+
+
+def discriminator_step(models, targets, output, size, device):
+    """D's own step, on G's output detached: G has already taken its step. Returns D's loss."""
+    both = torch.cat([targets, output.detach()])
+    with autocast(device, models["bf16"]):
+        logits = models["discriminator_ddp"](losses.resize_for_discriminator(both, size)).float()
+    d_loss = losses.discriminator_loss(logits[: len(targets)], logits[len(targets) :])
+    models["opt_d"].zero_grad(set_to_none=True)
+    d_loss.backward()
+    models["opt_d"].step()
+    return d_loss
+
+
+def same_size_groups(full_inputs, valid):
+    """The batch's item indices grouped by (network size within the padding, lifted size): the
+    items each lift and loss can take together."""
+    groups = {}
+    for i, (size, full) in enumerate(zip(valid, full_inputs)):
+        groups.setdefault((tuple(size), None if full is None else tuple(full.shape)), []).append(i)
+    return list(groups.values())
+
+
+def shipped_losses(output, inputs, targets, full_inputs, full_targets, valid, weights):
+    """The losses on what prediction ships ({term: value} for LIFT_TERMS; those of weight 0 are
+    zero), each the mean over the batch's photos of its value on one photo: L1 between the output
+    lifted by guided upsampling (loss.guided_lift) to the larger photo the item carries and that
+    photo's target, 1 - SSIM, the chroma L1, the global-statistics L1 and the saturation term on
+    the same pair. Where there is no larger photo (crops, or a working size at the stored size),
+    the output itself within the photo (`valid`) is used. Every term is a mean over a photo's own
+    elements, so a group of same-sized photos gives its photos' sum as count x its mean."""
+    device = output.device
+    terms = dict.fromkeys(LIFT_TERMS, torch.zeros((), device=device))
+    wanted = [k for k in LIFT_TERMS if weights[k] > 0]
+    if not wanted:
+        return terms
+    for items in same_size_groups(full_inputs, valid):
+        (h, w), first = valid[items[0]], full_inputs[items[0]]
+        pick = slice(items[0], items[-1] + 1) if items == list(range(items[0], items[-1] + 1)) else items
+        out, target = output[pick, :, :h, :w], targets[pick, :, :h, :w]
+        if first is not None and tuple(first.shape[1:]) != (h, w):
+            full_in, target = (
+                torch.stack([t[i] for i in items]).to(device, non_blocking=True)
+                for t in (full_inputs, full_targets)
+            )
+            out = losses.guided_lift(inputs[pick, :, :h, :w], out, full_in)
+        for k in wanted:
+            terms[k] = terms[k] + len(items) * LIFT_LOSSES[k](out, target)
+    return {k: v / len(valid) for k, v in terms.items()}

@@ -1,0 +1,108 @@
+"""step.py: the batched losses on what ships equal b15f441's per-photo losses (issue 38)."""
+
+import torch
+import torch.nn.functional as F
+
+import loss
+from inference import fit_affine_maps, guided_radius
+from step import LIFT_TERMS, same_size_groups, shipped_losses
+
+# ---- b15f441's formulas, verbatim: one photo at a time, a 2-D box, five blurs of three maps each
+
+
+def ref_box(radius):
+    def box(x):
+        shape = x.shape
+        y = x.reshape((-1,) + tuple(shape[-3:])).permute(0, 3, 1, 2)
+        y = F.avg_pool2d(F.pad(y, (radius,) * 4, mode="reflect"), 2 * radius + 1, stride=1)
+        return y.permute(0, 2, 3, 1).reshape(shape)
+
+    return box
+
+
+def ref_lift(low_in, low_out, full_in):
+    h, w = low_in.shape[1:]
+    a, b = fit_affine_maps(low_in.permute(1, 2, 0), low_out.permute(1, 2, 0), ref_box(guided_radius(h, w)), torch)
+    maps = torch.cat([a.reshape(h, w, 9), b], -1).permute(2, 0, 1)[None]
+    maps = F.interpolate(maps, size=tuple(full_in.shape[1:]), mode="bilinear", align_corners=False)[0]
+    a, b = maps[:9].reshape(3, 3, *full_in.shape[1:]), maps[9:]
+    return (torch.einsum("ihw,ichw->chw", full_in, a) + b).clamp(0, 1)
+
+
+def ref_ssim(output, target):
+    output, target = output[None], target[None]
+    g = loss._gaussian_window(output)
+    blur = lambda t: F.conv2d(
+        F.conv2d(t, g.view(1, 1, 1, -1).expand(3, 1, 1, -1), groups=3), g.view(1, 1, -1, 1).expand(3, 1, -1, 1), groups=3
+    )
+    mu_x, mu_y = blur(output), blur(target)
+    var_x, var_y = blur(output * output) - mu_x**2, blur(target * target) - mu_y**2
+    cov = blur(output * target) - mu_x * mu_y
+    c1, c2 = 0.01**2, 0.03**2
+    ssim = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
+    return 1 - ssim.mean()
+
+
+def ref_global_stats(image):
+    y, cb, cr = loss.ycbcr(image).flatten(1)
+    levels = torch.quantile(y, torch.tensor([0.02, 0.5, 0.98]))
+    chroma = loss.mean_chroma(image)
+    return torch.cat([y.mean()[None], levels, chroma[None], cb.mean()[None], cr.mean()[None]])
+
+
+REF = {
+    "lift": loss.reconstruction_loss,
+    "ssim": ref_ssim,
+    "chroma": loss.chroma_loss,
+    "global": lambda o, t: F.l1_loss(ref_global_stats(o), ref_global_stats(t)),
+    "sat": loss.saturation_loss,
+}
+
+
+def ref_shipped_losses(output, inputs, targets, full_inputs, full_targets, valid):
+    terms = dict.fromkeys(LIFT_TERMS, 0.0)
+    for i, (h, w) in enumerate(valid):
+        out, target = output[i, :, :h, :w], targets[i, :, :h, :w]
+        if full_inputs[i] is not None and tuple(full_inputs[i].shape[1:]) != (h, w):
+            target, out = full_targets[i], ref_lift(inputs[i, :, :h, :w], out, full_inputs[i])
+        for k in LIFT_TERMS:
+            terms[k] = terms[k] + REF[k](out, target)
+    return {k: v / len(valid) for k, v in terms.items()}
+
+
+def mixed_batch():
+    """Six items padded to 32 x 48: two landscape sizes lifted to twice their size (in an
+    interleaved order), one at its stored size (no lift) and one crop (no full photo)."""
+    g = torch.Generator().manual_seed(0)
+    rand = lambda *shape: torch.rand(*shape, generator=g)
+    valid = [(24, 32), (32, 48), (24, 32), (32, 48), (24, 32), (32, 48)]
+    full = [(48, 64), (64, 96), (48, 64), (64, 96), None, (32, 48)]
+    inputs, targets = rand(6, 3, 32, 48), rand(6, 3, 32, 48)
+    full_inputs = [None if s is None else rand(3, *s) for s in full]
+    full_targets = [None if s is None else rand(3, *s) for s in full]
+    return inputs, targets, full_inputs, full_targets, valid
+
+
+def test_same_size_groups_keep_items_of_one_network_and_lifted_size_together():
+    _, _, full_inputs, _, valid = mixed_batch()
+    assert same_size_groups(full_inputs, valid) == [[0, 2], [1, 3], [4], [5]]
+
+
+def test_batched_losses_and_gradients_equal_the_per_photo_reference():
+    inputs, targets, full_inputs, full_targets, valid = mixed_batch()
+    output = torch.rand(6, 3, 32, 48, generator=torch.Generator().manual_seed(1), requires_grad=True)
+    weights = dict.fromkeys(LIFT_TERMS, 1.0)
+    new = shipped_losses(output, inputs, targets, full_inputs, full_targets, valid, weights)
+    ref = ref_shipped_losses(output, inputs, targets, full_inputs, full_targets, valid)
+    for k in LIFT_TERMS:
+        assert abs(new[k].item() - ref[k].item()) < 1e-5 * max(1.0, abs(ref[k].item())), k
+        (g_new,) = torch.autograd.grad(new[k], output, retain_graph=True)
+        (g_ref,) = torch.autograd.grad(ref[k], output, retain_graph=True)
+        assert torch.allclose(g_new, g_ref, atol=1e-6, rtol=1e-4), k
+
+
+def test_terms_of_weight_zero_are_zero_and_cost_nothing():
+    inputs, targets, full_inputs, full_targets, valid = mixed_batch()
+    zero = dict.fromkeys(LIFT_TERMS, 0.0)
+    terms = shipped_losses(inputs, inputs, targets, full_inputs, full_targets, valid, zero)
+    assert all(v.item() == 0 for v in terms.values())

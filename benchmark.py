@@ -42,6 +42,13 @@ ROOT = os.path.dirname(os.path.abspath(__file__))
 def parse_args():
     parser = argument_parser(__doc__, "predict")
     parser.add_argument("what", choices=["model", "predict", "train", "video", "data", "gpu"])
+    parser.add_argument(
+        "--train-sizes",
+        type=int,
+        nargs="+",
+        default=[],
+        help="train: the working sizes to time (default: the train section's first; each costs minutes)",
+    )
     return parse_with_conf(parser, "predict")
 
 
@@ -56,7 +63,7 @@ def main():
             "data": bench_data,
             "gpu": bench_gpu,
         }
-        result = benches[args.what](conf, work, args.conf)
+        result = benches[args.what](dict(conf, train_sizes=args.train_sizes), work, args.conf)
     result["machine"] = f"{os.cpu_count()} CPU cores, torch threads {torch_threads()}"
     os.makedirs(os.path.join(ROOT, "results"), exist_ok=True)
     with open(os.path.join(ROOT, "results", f"benchmark_{args.what}.json"), "w") as f:
@@ -200,53 +207,100 @@ def bench_predict(conf, work, conf_path):
     return {"correction": correction, "output_format": fmt, "rows": rows}
 
 
-def bench_train(conf, work, conf_path):
-    """train.py itself, two epochs over 64 synthetic 512x384 photos with no validation, at each
-    working size of the conf's `train` section (whole photos; 128x128 crops if it has none), in
-    float32 and in bfloat16 autocast, the conf's `train` settings otherwise; the second epoch is
-    timed, so start-up and the first, slower steps stay out of the figure."""
+TRAIN_BASELINE = "b15f441"  # the commit issue 38's training-speed targets are measured against
+
+
+def bench_train(conf, work, conf_path, photo_count=480):
+    """train.py against its own network and against TRAIN_BASELINE, on the same `photo_count`
+    synthetic 384x512 photos (30 steps an epoch), each commit with its own conf defaults (its
+    precision 'auto' decides for itself), at the sizes of --train-sizes (the conf's first working
+    size by default): images/s of the second of two epochs; the generator's own ceiling at that
+    batch shape, precision and layout, and the ratio; where the step's time goes (--time-steps)."""
     photos = os.path.join(work, "photos")
-    for i in range(64):
-        write_image(os.path.join(photos, f"p{i:02d}.jpg"), synthetic_photo(384, 512, seed=i))
+    for i in tqdm_range(photo_count, "writing photos"):
+        write_image(os.path.join(photos, f"p{i:03d}.jpg"), synthetic_photo(384, 512, seed=i))
+    old_root = os.path.join(work, "baseline")
+    os.makedirs(old_root)
+    archive = subprocess.run(["git", "-C", ROOT, "archive", TRAIN_BASELINE], capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", old_root], input=archive.stdout, check=True)
     base = read_conf(conf_path)["train"]
+    old_base = read_conf(os.path.join(old_root, "conf.json"))["train"]
     rows = []
-    print("| working size | float32 images/s | bfloat16 images/s | speed-up |\n|---|---|---|---|")
-    for size in base["working_sizes"] or [None]:
-        speeds = [train_speed(base, photos, size, precision, work) for precision in ("fp32", "bf16")]
-        rows.append({"working_size": size or "128x128 crops", "fp32": speeds[0], "bf16": speeds[1]})
-        name = size or "128x128 crops"
-        print(f"| {name} | {speeds[0]:.2f} | {speeds[1]:.2f} | {speeds[1] / speeds[0]:.2f}x |")
-    return {"batch_size": base["batch_size"], "rows": rows}
+    for size in conf["train_sizes"] or base["working_sizes"][:1]:
+        old, _, _ = train_speed(old_root, old_base, photos, size, work)
+        now, bf16, parts = train_speed(ROOT, base, photos, size, work, timed=True)
+        ceiling = network_ceiling(base, size, bf16)
+        rows.append({"working_size": size, "precision": "bf16" if bf16 else "fp32", "baseline": old,
+                     "now": now, "ceiling": ceiling, "parts_ms": parts})
+        print_train_row(rows[-1], photo_count // base["batch_size"])
+    return {"batch_size": base["batch_size"], "photos": f"{photo_count} synthetic 384x512",
+            "baseline_commit": TRAIN_BASELINE, "rows": rows}
 
 
-def train_speed(base, photos, size, precision, work):
-    """Images per second of train.py's second epoch (data, losses and optimiser included)."""
-    save_dir = os.path.join(work, f"ckpt_{size}_{precision}")
+def print_train_row(row, steps):
+    parts = ", ".join(f"{k} {v:.0f}" for k, v in row["parts_ms"].items())
+    print(
+        f"\nworking size {row['working_size']} ({row['precision']}, {steps} steps timed):\n"
+        f"| train.py {TRAIN_BASELINE} | train.py now | speed-up | generator alone | now / generator |\n"
+        f"|---|---|---|---|---|\n"
+        f"| {row['baseline']:.1f} images/s | {row['now']:.1f} images/s | {row['now'] / row['baseline']:.2f}x "
+        f"| {row['ceiling']:.1f} images/s | {row['now'] / row['ceiling']:.0%} |\n"
+        f"where a step's time goes (ms): {parts}"
+    )
+
+
+def train_speed(root, base, photos, size, work, timed=False):
+    """train.py of the tree at `root` over `photos` at one working size (no validation), two
+    epochs: (images/s of the second, whether it chose bfloat16, its time_* parts in ms per step and
+    the per-epoch work in ms per step, when `timed`; on a GPU a timed run is slower: a separate
+    run gives the images/s)."""
+    save_dir = os.path.join(work, f"ckpt_{size}_{len(os.listdir(work))}")
     run_conf = synthesis_conf(
         base,
         photos,
-        os.path.join(work, f"conf_{size}_{precision}.json"),
-        image_size=[128, 128],
-        working_sizes=[size] if size else [],
-        working_size_weights=[1.0] if size else [],
+        os.path.join(save_dir + ".json"),
+        working_sizes=[size],
+        working_size_weights=[1.0],
         epochs=2,
         max_image_side=512,
         model_save_dir=save_dir,
-        precision=precision,
         fit_check_count=0,  # the fit check runs on the CPU path: not training speed
     )
-    subprocess.run(
-        [sys.executable, os.path.join(ROOT, "train.py"), "--conf", run_conf],
-        check=True,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    args = ["--time-steps"] if timed else []
+    done = subprocess.run(
+        [sys.executable, "train.py", "--conf", run_conf, *args], check=True, cwd=root, capture_output=True, text=True
     )
     with open(os.path.join(save_dir, "history.csv")) as f:
         row = list(csv.DictReader(f))[1]
-    steps = 64 // base["batch_size"]
+    steps = len(os.listdir(photos)) // base["batch_size"]
     # the epoch's time less what came after its last step (validation, checkpoints, reports)
-    return steps * base["batch_size"] / (float(row["seconds"]) - float(row["valid_seconds"]))
+    speed = steps * base["batch_size"] / (float(row["seconds"]) - float(row["valid_seconds"]))
+    parts = {k[5:-3]: float(v) for k, v in row.items() if k.startswith("time_") and v}
+    work_s = re.findall(r"epoch work: validation ([\d.]+) s, checkpoints ([\d.]+) s, reports ([\d.]+) s", done.stdout)
+    if work_s:
+        parts["per-epoch work"] = 1000 * sum(float(s) for s in work_s[-1]) / steps
+    bf16 = "bfloat16" in next((line for line in done.stdout.splitlines() if "generator:" in line), "")
+    if timed and "cuda" in done.stdout.split("generator:")[-1].split("\n")[0]:
+        speed = train_speed(root, base, photos, size, work)[0]
+    return speed, bf16, parts
+
+
+def network_ceiling(base, size, bf16):
+    """The generator alone (step.generator_ceiling) at the batch shape train_speed's photos give at
+    working size `size` (landscape 384x512 shrunk and padded as the dataset pads)."""
+    import torch
+
+    from model import arch_from_conf, build_generator, size_multiple
+    from precision import choose_device
+    from step import generator_ceiling
+    from utils import fit_long_side
+
+    device = choose_device(base["CUDA_VISIBLE_DEVICES"])
+    m = size_multiple(base["laplacian_level_count"], base["layer_count_of_every_unet"])
+    h, w = (-(-s // m) * m for s in fit_long_side(384, 512, size))
+    layout = torch.channels_last if device.type == "cpu" else torch.contiguous_format
+    generator = build_generator(arch_from_conf(base)).to(device, memory_format=layout)
+    return generator_ceiling(generator, (base["batch_size"], 3, h, w), bf16, device)
 
 
 def bench_data(conf, work, conf_path, counts=(1000, 4000, 16000), unique=1000):

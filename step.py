@@ -6,6 +6,7 @@ The lift and its losses run once per group of same-sized photos in a batch, not 
 the same sums, in fewer and larger operations (tests/test_train.py holds the per-photo reference)."""
 
 import math
+import time
 
 import torch
 
@@ -55,11 +56,28 @@ def set_learning_rates(opt, lr):
 # ---------------------------------------------------------------- the step
 
 
+def part_timer(device):
+    """train.py --time-steps' clock: mark(part) adds the time since the last mark to that part (a
+    GPU is synchronised first, so that the time is the part's own); mark.totals holds the sums."""
+    totals, last = {}, [time.perf_counter()]
+
+    def mark(part):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        now = time.perf_counter()
+        totals[part] = totals.get(part, 0.0) + now - last[0]
+        last[0] = now
+
+    mark.totals = totals
+    return mark
+
+
 def train_step(models, batch, conf, adversarial, device, timer=None):
     """One generator step (and, with the adversarial term, one discriminator step). The networks
     run under bfloat16 autocast when models["bf16"]; every loss, the guided lift and the
     optimisers work in float32, where small differences matter. `timer(part)`, when given, is
-    called as each part ends ("network", "losses", "backward", "optimiser", "discriminator")."""
+    called as each part ends ("network", "losses", "sync", "backward", "optimiser",
+    "discriminator"): part_timer."""
     mark = timer or (lambda part: None)
     inputs, targets, full_inputs, full_targets, valid = batch
     inputs, targets = (to_device(t, device, models["channels_last"]) for t in (inputs, targets))
@@ -86,9 +104,10 @@ def train_step(models, batch, conf, adversarial, device, timer=None):
         + sum(weights[k] * terms[k] for k in LIFT_TERMS)
         + conf["adversarial_loss_weight"] * terms["adv"]
     )
+    mark("losses")
     if not torch.isfinite(terms["loss"]):  # the one host sync of a step
         return terms, output, False
-    mark("losses")
+    mark("sync")
     models["opt_g"].zero_grad(set_to_none=True)
     terms["loss"].backward()
     mark("backward")
@@ -148,3 +167,25 @@ def shipped_losses(output, inputs, targets, full_inputs, full_targets, valid, we
         for k in wanted:
             terms[k] = terms[k] + len(items) * LIFT_LOSSES[k](out, target)
     return {k: v / len(valid) for k, v in terms.items()}
+
+
+def generator_ceiling(generator, shape, bf16, device, steps=30, warmup=5):
+    """Images/s of the generator alone: forward, an L1 loss, backward and Adam on one batch of
+    `shape`, in the training step's precision and memory layout (channels-last on a CPU), after
+    `warmup` steps. What train.py's step could reach if everything else were free."""
+    channels_last = device.type == "cpu"
+    x = to_device(torch.rand(shape, generator=torch.Generator().manual_seed(0)), device, channels_last)
+    opt = torch.optim.Adam(generator.parameters(), lr=1e-4)
+    for i in range(warmup + steps):
+        if i == warmup:
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            started = time.perf_counter()
+        with autocast(device, bf16):
+            out = generator(x)
+        opt.zero_grad(set_to_none=True)
+        losses.reconstruction_loss(out.float(), x).backward()
+        opt.step()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return steps * shape[0] / (time.perf_counter() - started)

@@ -32,7 +32,7 @@ from model import (
     size_multiple,
 )
 from precision import PROCESS_GROUP_TIMEOUT, choose_device, set_float32_math, use_bf16
-from step import LIFT_TERMS, generator_groups, lr_at, set_learning_rates, train_step
+from step import LIFT_TERMS, generator_groups, lr_at, part_timer, set_learning_rates, train_step
 from validation import epoch_line, summary, validate, validation_sizes, write_reports
 from utils import (
     DATA_HELP,
@@ -63,6 +63,12 @@ def parse_args():
         "--sync-debug",
         action="store_true",
         help="on a GPU, warn at every host-device synchronisation within training steps (an audit)",
+    )
+    parser.add_argument(
+        "--time-steps",
+        action="store_true",
+        help="add where each step's time goes to history.csv (time_* columns, ms per step; on a GPU "
+        "this synchronises at each part, so the images/s of such a run are not the plain run's)",
     )
     parser.add_argument(
         "--max-epochs-this-run",
@@ -113,6 +119,7 @@ def train(conf, args, device, rank, world, log):
     fit_set = fixed_view(train_set, conf["fit_check_count"])
     models = build_models(conf, device, state, log)
     models["sync_debug"] = args.sync_debug and device.type == "cuda"
+    models["time_steps"] = args.time_steps
     log(
         f"generator: {parameter_count(models['generator']) / 1e6:.2f} M parameters; "
         f"{len(train_set)} training, "
@@ -182,11 +189,24 @@ def make_loader(train_set, conf, world, rank, device):
     loader = DataLoader(
         train_set,
         batch_sampler=batches,
-        num_workers=conf["num_workers"],
+        num_workers=loader_workers(conf["num_workers"], device),
         collate_fn=collate,
         pin_memory=device.type == "cuda",
     )
     return loader, batches
+
+
+def loader_workers(setting, device, cpus=None):
+    """num_workers "auto": on a CPU with 4 cores or fewer none (the photos are prepared between
+    steps: a worker process would take a core from the network's threads, and with 2 cores the
+    step ran 1.25x faster without one, docs/benchmarks.md), else a quarter of the cores; on a GPU
+    all cores but two, at most 12 (the loader is what feeds it)."""
+    if setting != "auto":
+        return setting
+    cpus = cpus or os.cpu_count() or 1
+    if device.type == "cuda":
+        return max(1, min(12, cpus - 2))
+    return 0 if cpus <= 4 else cpus // 4
 
 
 def end_epoch(models, conf, sets, device, row, samples, history, best_psnr, started):
@@ -211,9 +231,16 @@ def end_epoch(models, conf, sets, device, row, samples, history, best_psnr, star
     history.append(row)
     improved = valid_set is None or val_psnr > best_psnr
     best_psnr = val_psnr if improved else best_psnr
+    saving = time.time()
     save_epoch(conf, models, epoch, best_psnr, history, improved, val_psnr, val_ssim)
+    reporting = time.time()
     write_reports(conf["model_save_dir"], history, val_samples or samples)
     print(epoch_line(row, valid_set is not None, improved))
+    if models.get("time_steps"):  # read by benchmark.py train
+        print(
+            f"epoch work: validation {row['valid_seconds']:.2f} s, checkpoints {reporting - saving:.2f} s, "
+            f"reports {time.time() - reporting:.2f} s"
+        )
     return best_psnr
 
 
@@ -467,8 +494,11 @@ def train_one_epoch(
     )
     if models.get("sync_debug"):
         torch.cuda.set_sync_debug_mode("warn")
+    timer, first = part_timer(device) if models.get("time_steps") else None, steps
     for batch in bar:
-        terms, output, finite = train_step(models, batch, conf, adversarial, device)
+        if timer:
+            timer("data")  # waiting for the loader
+        terms, output, finite = train_step(models, batch, conf, adversarial, device, timer)
         if not finite:
             fail(
                 f"loss became {terms['loss'].item()} at epoch {epoch + 1}, step {steps + 1}; stopping. "
@@ -489,6 +519,8 @@ def train_one_epoch(
         if steps == stop_at:
             bar.close()
             return None, None
+        if timer:
+            timer("bookkeeping")  # loss values to the host, the progress bar, checkpoints within
     if models.get("sync_debug"):
         torch.cuda.set_sync_debug_mode(0)
     means = {k: v / max(steps, 1) for k, v in sums.items()}
@@ -509,6 +541,7 @@ def train_one_epoch(
         "d_lr": lr_d,
         "adversarial": int(adversarial),
         **{f"train_{k}": round(v, 6) for k, v in means.items()},
+        **{f"time_{k}_ms": round(1000 * v / (steps - first), 2) for k, v in (timer.totals if timer else {}).items()},
     }
     return row, samples
 

@@ -79,7 +79,7 @@ SCHEMA = {
         "ev_synthesis_fraction": "unit",
         "ev_range": "range",
         "CUDA_VISIBLE_DEVICES": "str",
-        "num_workers": "int",
+        "num_workers": "workers",
         "seed": "int",
         "model_save_dir": "str",
         "resume": "bool",
@@ -224,6 +224,7 @@ def _kinds(level_count):
         ),
         "precision": (lambda v: v in ("auto", "bf16", "fp32"), '"auto", "bf16" or "fp32"'),
         "cache": (lambda v: v in ("auto", True, False), '"auto", true or false'),
+        "workers": (lambda v: v == "auto" or (is_int(v) and v >= 0), '"auto" or a non-negative integer'),
         "file": (lambda v: isinstance(v, str) and os.path.isfile(v), "an existing file"),
         "file_or_empty": (
             lambda v: isinstance(v, str) and (v == "" or os.path.isfile(v)),

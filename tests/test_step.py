@@ -106,3 +106,14 @@ def test_terms_of_weight_zero_are_zero_and_cost_nothing():
     zero = dict.fromkeys(LIFT_TERMS, 0.0)
     terms = shipped_losses(inputs, inputs, targets, full_inputs, full_targets, valid, zero)
     assert all(v.item() == 0 for v in terms.values())
+
+
+def test_auto_loader_workers_leave_a_small_cpus_cores_to_the_network_and_feed_a_gpu():
+    from train import loader_workers
+
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    assert loader_workers("auto", cpu, cpus=2) == 0
+    assert loader_workers("auto", cpu, cpus=16) == 4
+    assert loader_workers("auto", gpu, cpus=16) == 12
+    assert loader_workers("auto", gpu, cpus=2) == 1
+    assert loader_workers(3, cpu, cpus=2) == 3

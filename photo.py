@@ -393,6 +393,7 @@ def write_photo(path, rgb, alpha=None, info=None, strip=False):
         data = np.dstack([data, quantize(alpha[..., None], bits)])
     source = None if strip else info.get("source")
     meta = {"icc": icc, "associated": associated, "bits": bits, "source": source}
+    meta["quality"] = info.get("quality", JPEG_QUALITY)
     if source and ext in (".heic", ".heif"):  # exiv2 does not write HEIF: pillow-heif takes them
         meta.update(exif=metadata.exif_block(source), xmp=output_xmp(metadata.xmp_packet(source)))
 
@@ -440,9 +441,9 @@ def encode(tmp, ext, data, meta):
         im = Image.fromarray(data)
         kwargs = {"icc_profile": meta["icc"]} if meta["icc"] else {}
         if ext in (".jpg", ".jpeg"):
-            im.save(tmp, "JPEG", quality=JPEG_QUALITY, **kwargs)
+            im.save(tmp, "JPEG", quality=meta["quality"], **kwargs)
         elif ext == ".webp":
-            im.save(tmp, "WEBP", quality=JPEG_QUALITY, **kwargs)
+            im.save(tmp, "WEBP", quality=meta["quality"], **kwargs)
         else:
             raise OSError(f"cannot write {ext} files")
 
@@ -482,9 +483,10 @@ def write_cv2(tmp, data, params):
         raise OSError(f"could not write {tmp}")
 
 
-def write_image(path, rgb, alpha=None, bit_depth=8):
-    """A plain sRGB image with no metadata (figures, test photos, benchmarks, the simulator's output)."""
-    write_photo(path, rgb, alpha, {"bit_depth": bit_depth}, strip=True)
+def write_image(path, rgb, alpha=None, bit_depth=8, quality=JPEG_QUALITY):
+    """A plain sRGB image with no metadata (figures, test photos, benchmarks, the simulator's output,
+    packed training sets); `quality` of JPEG and WebP."""
+    write_photo(path, rgb, alpha, {"bit_depth": bit_depth, "quality": quality}, strip=True)
 
 
 def output_extension(path, output_format):

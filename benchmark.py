@@ -26,6 +26,7 @@ import time
 import numpy as np
 
 from gpu_check import bench_gpu
+from step import network_ceiling
 from photo import output_extension, write_image
 from utils import (
     argument_parser,
@@ -283,24 +284,6 @@ def train_speed(root, base, photos, size, work, timed=False):
     if timed and "cuda" in done.stdout.split("generator:")[-1].split("\n")[0]:
         speed = train_speed(root, base, photos, size, work)[0]
     return speed, bf16, parts
-
-
-def network_ceiling(base, size, bf16):
-    """The generator alone (step.generator_ceiling) at the batch shape train_speed's photos give at
-    working size `size` (landscape 384x512 shrunk and padded as the dataset pads)."""
-    import torch
-
-    from model import arch_from_conf, build_generator, size_multiple
-    from precision import choose_device
-    from step import generator_ceiling
-    from utils import fit_long_side
-
-    device = choose_device(base["CUDA_VISIBLE_DEVICES"])
-    m = size_multiple(base["laplacian_level_count"], base["layer_count_of_every_unet"])
-    h, w = (-(-s // m) * m for s in fit_long_side(384, 512, size))
-    layout = torch.channels_last if device.type == "cpu" else torch.contiguous_format
-    generator = build_generator(arch_from_conf(base)).to(device, memory_format=layout)
-    return generator_ceiling(generator, (base["batch_size"], 3, h, w), bf16, device)
 
 
 def bench_data(conf, work, conf_path, counts=(1000, 4000, 16000), unique=1000):

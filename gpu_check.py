@@ -57,9 +57,19 @@ def gpu_train(conf_file, *args, env=None, check=True):
 
 
 def gpu_speed(base, photos, work):
-    """Images/s of the second of two epochs and its peak memory, per working size (bf16 'auto')."""
-    rows = []
-    print("| working size | step (ms) | images/s | peak memory (MB) |\n|---|---|---|---|")
+    """Images/s of the second of two epochs over 480 photos (30 steps) and its peak memory, per
+    working size (bf16 'auto'), beside the generator alone (step.network_ceiling); then where a
+    step's time goes (a second run, --time-steps, which synchronises at each part)."""
+    from precision import cuda_bf16_native
+    from step import network_ceiling
+
+    many = os.path.join(work, "photos480")  # the 48 photos ten times: 30 steps an epoch
+    os.makedirs(many)
+    for i in range(480):
+        shutil.copy(os.path.join(photos, f"p{i % 48:02d}.jpg"), os.path.join(many, f"p{i:03d}.jpg"))
+    photos, rows = many, []
+    print("| working size | step (ms) | images/s | generator alone | ratio | peak memory (MB) |")
+    print("|---|---|---|---|---|---|")
     for size in base["working_sizes"]:
         folder = os.path.join(work, f"speed{size}")
         path = synthesis_conf(
@@ -75,18 +85,27 @@ def gpu_speed(base, photos, work):
         gpu_train(path)
         with open(os.path.join(folder, "history.csv")) as f:
             row = list(csv.DictReader(f))[1]
-        steps = 48 // base["batch_size"]
+        steps = 480 // base["batch_size"]
         seconds = float(row["seconds"]) - float(row["valid_seconds"])
+        gpu_train(path, "--time-steps", "--no-resume")
+        with open(os.path.join(folder, "history.csv")) as f:
+            timed = list(csv.DictReader(f))[1]
         rows.append(
             {
                 "size": size,
                 "step_ms": 1000 * seconds / steps,
-                "images_per_s": 48 / seconds,
+                "images_per_s": 480 / seconds,
+                "ceiling": network_ceiling(base, size, cuda_bf16_native()),
                 "peak_mb": float(row.get("gpu_memory_mb") or 0),
+                "parts_ms": {k[5:-3]: float(v) for k, v in timed.items() if k.startswith("time_") and v},
             }
         )
         r = rows[-1]
-        print(f"| {size} | {r['step_ms']:.1f} | {r['images_per_s']:.1f} | {r['peak_mb']:.0f} |")
+        print(
+            f"| {size} | {r['step_ms']:.1f} | {r['images_per_s']:.1f} | {r['ceiling']:.1f} | "
+            f"{r['images_per_s'] / r['ceiling']:.0%} | {r['peak_mb']:.0f} |"
+        )
+        print("  where a step's time goes (ms): " + ", ".join(f"{k} {v:.1f}" for k, v in r["parts_ms"].items()))
     return rows
 
 

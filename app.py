@@ -22,7 +22,8 @@ import numpy as np
 
 from inference import load_backend, prepare_correction, render_correction
 from photo import ImageReadError, output_extension, photo_size, read_photo, write_photo
-from utils import ConfError, argument_parser, fail, fit_long_side, parse_with_conf, resize, to_uint8
+from config import ConfError, argument_parser, parse_with_conf
+from utils import fail, fit_long_side, resize, to_uint8
 
 PREVIEW_SIDE = 1280  # the page shows photos at most this large; downloads are full size
 

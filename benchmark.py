@@ -28,14 +28,8 @@ import numpy as np
 from gpu_check import bench_gpu
 from step import network_ceiling
 from photo import output_extension, write_image
-from utils import (
-    argument_parser,
-    correction_settings,
-    parse_with_conf,
-    read_conf,
-    synthesis_conf,
-    synthetic_photo,
-)
+from config import argument_parser, correction_settings, parse_with_conf, read_conf, synthesis_conf
+from utils import synthetic_photo
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 

@@ -9,7 +9,8 @@ checkpoint and is written to the ONNX metadata with the size multiple H and W mu
 import numpy as np
 
 from model import export_onnx, load_generator
-from utils import ConfError, argument_parser, check_size_multiple, fail, parse_with_conf
+from config import ConfError, argument_parser, parse_with_conf
+from utils import check_size_multiple, fail
 
 PARITY_TOLERANCE = 1e-3
 

@@ -19,17 +19,9 @@ import numpy as np
 
 from inference import load_backend
 from photo import read_image, write_image
-from utils import (
-    argument_parser,
-    check_size_multiple,
-    fail,
-    list_images,
-    parse_with_conf,
-    psnr,
-    resize,
-    to_uint8,
-    write_json,
-)
+from config import argument_parser, parse_with_conf
+from metrics import psnr
+from utils import check_size_multiple, fail, list_images, resize, to_uint8, write_json
 
 PLATFORMS = (
     "rk3562",

@@ -33,22 +33,15 @@ import numpy as np
 
 from inference import correct_image, load_backend
 from photo import ImageReadError, read_image
+from config import DATA_HELP, ConfError, argument_parser, correction_settings, parse_with_conf
+from metrics import psnr, look_metrics, look_stats, ssim
 from utils import (
-    DATA_HELP,
     MSEC_INPUT_NAME,
-    ConfError,
     IMAGE_EXTENSIONS,
-    argument_parser,
-    correction_settings,
     fail,
     find_msec_pairs,
     list_images,
-    parse_with_conf,
-    psnr,
     resize,
-    look_metrics,
-    look_stats,
-    ssim,
     to_uint8,
     write_csv,
     write_json,
@@ -272,7 +265,7 @@ def score(items, source, other, correction, good_photos):
 
 def scores_against(output, targets, prefix, per_expert):
     """{prefix}psnr / {prefix}ssim and the look ({prefix}saturation_ratio, brightness_bias, ...:
-    utils.look_metrics): the mean over the experts' ground truths; psnr_<expert> too where there is
+    metrics.look_metrics): the mean over the experts' ground truths; psnr_<expert> too where there is
     more than one expert (or the experts are the test split's)."""
     scores, cache, looks = {}, {}, []
     for expert, (target, target_stats) in targets.items():
@@ -300,7 +293,7 @@ LOOK_KEYS = ("saturation_ratio", "brightness_bias", "black_level", "median_shift
 
 @functools.lru_cache(maxsize=8)
 def read_ground_truth(path):
-    """(uint8 RGB, its utils.look_stats); cached because the five EVs of a scene come one after
+    """(uint8 RGB, its metrics.look_stats); cached because the five EVs of a scene come one after
     another and share them."""
     image = to_uint8(read_image(path)[0])
     return image, look_stats(image)

@@ -11,7 +11,8 @@ import sys
 import time
 
 from photo import write_image
-from utils import read_conf, synthesis_conf, synthetic_photo
+from config import read_conf, synthesis_conf
+from utils import synthetic_photo
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 
@@ -236,7 +237,8 @@ def gpu_cpu_parity(photos, work, model):
     """predict.py and evaluate.py with the trained model on the GPU, then on the CPU
     (CUDA_VISIBLE_DEVICES empty): PSNR between the two sets of results, and both evaluate scores."""
     from photo import read_image
-    from utils import psnr, to_uint8
+    from metrics import psnr
+    from utils import to_uint8
 
     subset = os.path.join(work, "parity_photos")
     os.makedirs(subset)

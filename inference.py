@@ -12,7 +12,8 @@ import os
 import cv2
 import numpy as np
 
-from utils import check_arch, fit_long_side, pad_bottom_right, resize
+from config import check_arch
+from utils import fit_long_side, pad_bottom_right, resize
 
 # ---------------------------------------------------------------- backends
 
@@ -27,7 +28,7 @@ class Backend:
 
 def load_backend(model_path, arch_conf=None):
     """A .onnx runs in ONNX Runtime, anything else is a checkpoint for PyTorch. `arch_conf`: a conf
-    section whose architecture keys must agree with the model's (utils.ConfError if not)."""
+    section whose architecture keys must agree with the model's (config.ConfError if not)."""
     if not os.path.isfile(model_path):
         raise ValueError(f"model file not found: {model_path}")
     if model_path.lower().endswith(".onnx"):

@@ -14,7 +14,7 @@ import torch
 from dataset import synthesize_ev
 from inference import correct_image, load_backend
 from photo import read_image, write_image
-from utils import argument_parser, correction_settings, parse_with_conf
+from config import argument_parser, correction_settings, parse_with_conf
 
 # (scikit-image photo, exposure error in stops, its licence as scikit-image documents it)
 SAMPLES = [

@@ -17,7 +17,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from utils import ARCH_KEYS, atomic_write, check_arch, check_size_multiple
+from config import ARCH_KEYS, check_arch
+from utils import atomic_write, check_size_multiple
 
 # ---------------------------------------------------------------- the pyramid (one place)
 
@@ -355,7 +356,7 @@ def export_generator_weights(path, generator, arch, half=False, extra=None):
 def load_generator(path, conf=None, device="cpu"):
     """Rebuild the generator of any checkpoint train.py writes (best.pth, last.pth) or the shipped
     file. `conf`, if given, is a conf section whose architecture keys must agree with the
-    checkpoint's (utils.ConfError if not); ValueError for a file that is not a checkpoint."""
+    checkpoint's (config.ConfError if not); ValueError for a file that is not a checkpoint."""
     checkpoint = read_checkpoint(path)
     arch = checkpoint["arch"]
     if conf is not None:

@@ -12,7 +12,6 @@ At the default quality 85 the project's MSEC training set (960 inputs, 192 + 30 
 its 150 validation pairs take about 46 MB, and a packed photo is about 37.5 dB from the photo
 training would have decoded (docs/reproduce.md)."""
 
-import argparse
 import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +20,8 @@ from tqdm import tqdm
 
 from dataset import load_photo
 from photo import ImageReadError, write_image
-from utils import argument_parser, fail, find_msec_pairs, list_images, parse_with_conf
+from config import argument_parser, parse_with_conf
+from utils import fail, find_msec_pairs, list_images
 
 
 def parse_args():

@@ -21,16 +21,8 @@ from tqdm import tqdm
 
 from inference import correct_batch, load_backend, network_size
 from photo import ImageReadError, output_extension, read_photo, write_photo
-from utils import (
-    IMAGE_EXTENSIONS,
-    VIDEO_EXTENSIONS,
-    ConfError,
-    argument_parser,
-    correction_settings,
-    fail,
-    list_images,
-    parse_with_conf,
-)
+from config import ConfError, argument_parser, correction_settings, parse_with_conf
+from utils import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, fail, list_images
 
 
 def main():

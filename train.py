@@ -34,19 +34,12 @@ from model import (
 from precision import PROCESS_GROUP_TIMEOUT, choose_device, set_float32_math, use_bf16
 from step import LIFT_TERMS, generator_groups, lr_at, part_timer, set_learning_rates, train_step
 from validation import epoch_line, summary, validate, validation_sizes, write_reports
-from utils import (
-    DATA_HELP,
-    ConfError,
-    argument_parser,
-    check_size_multiple,
-    fail,
-    parse_with_conf,
-    to_uint8,
-)
+from config import DATA_HELP, ConfError, argument_parser, parse_with_conf
+from utils import check_size_multiple, fail, to_uint8
 
 
 def parse_args():
-    """The flags below, and --KEY VALUE for any key of the `train` section (utils.parse_with_conf)."""
+    """The flags below, and --KEY VALUE for any key of the `train` section (config.parse_with_conf)."""
     parser = argument_parser(__doc__, "train")
     parser.add_argument(
         "--no-resume",

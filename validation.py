@@ -14,7 +14,8 @@ from tqdm import tqdm
 from dataset import collate, from_tensor
 from inference import guided_upsample
 from precision import autocast, to_device
-from utils import atomic_write, psnr, ssim, to_uint8, write_csv
+from metrics import psnr, ssim
+from utils import atomic_write, to_uint8, write_csv
 
 
 def validation_sizes(working_sizes, epoch, epochs, every):
@@ -29,7 +30,7 @@ def validation_sizes(working_sizes, epoch, epochs, every):
 
 
 def validate(models, valid_set, device, batch_size, sizes):
-    """[(PSNR, SSIM)] per entry of `sizes` (8-bit, utils.psnr/ssim) over the deterministic
+    """[(PSNR, SSIM)] per entry of `sizes` (8-bit, metrics.psnr/ssim) over the deterministic
     validation set, and the first few (input, output, target) triples for the picture grid. A size
     None means centre crops; a working size means each photo whole at that size, one at a time as
     predict.py runs it, lifted by guided upsampling to twice that size, against the target there.

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import ROOT, TINY_ARCH, run_script, save_photos, write_conf
 from test_evaluate import make_msec
-from utils import SCHEMA, load_section, parse_value
+from config import SCHEMA, load_section, parse_value
 
 SCRIPTS = {
     "train.py": "train",

@@ -3,7 +3,7 @@ import copy
 import pytest
 
 from conftest import run_script
-from utils import ConfError, SCHEMA, validate_section
+from config import ConfError, SCHEMA, validate_section
 
 
 def test_repo_conf_has_every_key_of_every_section(repo_conf):

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from conftest import make_photo, run_script
-from utils import psnr, ssim
+from metrics import psnr, ssim
 
 
 def make_msec(folder, scenes=2):
@@ -45,7 +45,7 @@ def test_scores_a_model_and_the_identity(repo_conf, tiny_checkpoint, tmp_path):
     )
     rows = list(csv.DictReader(open(tmp_path / "report" / "per_image.csv")))
     assert len(rows) == 4
-    # The identity baseline is the input itself, scored exactly as utils.psnr / utils.ssim do.
+    # The identity baseline is the input itself, scored exactly as metrics.psnr / metrics.ssim do.
     gt = cv2.imread(str(tmp_path / "data" / "GT_IMAGES" / "scene0.png"))[..., ::-1]
     src = cv2.imread(str(tmp_path / "data" / "INPUT_IMAGES" / "scene0_N1.png"))[..., ::-1]
     row = next(r for r in rows if r["input"] == "scene0_N1.png")
@@ -312,7 +312,7 @@ def test_synthesised_yardstick_is_deterministic_and_scored(repo_conf, tmp_path):
 def test_look_metrics_have_known_answers():
     """A uniform shift moves bias, black level and median by exactly the shift; an output with its
     colour removed (R = G = B) has no chroma; the ground truth against itself is neutral."""
-    from utils import look_metrics, look_stats
+    from metrics import look_metrics, look_stats
 
     gt = (make_photo(40, 60, seed=3).astype(np.int32) * 150 // 255 + 40).astype(np.uint8)  # 40..190
     same = look_metrics(look_stats(gt), look_stats(gt))

@@ -14,7 +14,8 @@ from conftest import ROOT, TINY_ARCH, make_photo, run_script, save_photos
 from convert_2_onnx import verify_onnx
 from model import export_onnx
 from model import build_generator, export_generator_weights
-from utils import psnr, to_uint8
+from metrics import psnr
+from utils import to_uint8
 
 
 @pytest.fixture(scope="module")

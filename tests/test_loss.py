@@ -80,7 +80,8 @@ def test_guided_lift_is_the_prediction_formula_and_passes_gradients():
 
 
 def test_ssim_loss_matches_the_metric():
-    from utils import ssim, to_uint8
+    from metrics import ssim
+    from utils import to_uint8
 
     x = torch.rand(1, 3, 48, 64)
     y = (x * 0.7 + 0.1).clamp(0, 1)

@@ -16,7 +16,7 @@ from model import (
     parameter_count,
     reconstruct_laplacian,
 )
-from utils import ConfError
+from config import ConfError
 
 DEFAULT_ARCH = {
     "laplacian_level_count": 4,

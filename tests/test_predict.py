@@ -14,7 +14,8 @@ from conftest import ROOT, TINY_ARCH, make_photo, run_script, save_photos
 from inference import correct_image, guided_upsample, load_backend
 from predict import output_paths
 from photo import read_image
-from utils import psnr, resize, to_uint8
+from metrics import psnr
+from utils import resize, to_uint8
 
 
 def predict_conf(repo_conf, model, img_pth, out_dir, **changes):

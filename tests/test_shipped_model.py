@@ -7,7 +7,7 @@ import pytest
 from conftest import ROOT
 from inference import correct_image, load_backend
 from photo import read_image
-from utils import correction_settings, validate_section
+from config import correction_settings, validate_section
 
 SHIPPED = os.path.join(ROOT, "data", "exposure_correct_default.pth")
 
@@ -32,7 +32,8 @@ def test_checkpoint_is_small_and_half_precision():
 
 
 def test_shipped_model_leaves_a_well_exposed_photo_nearly_unchanged(repo_conf):
-    from utils import psnr, to_uint8
+    from metrics import psnr
+    from utils import to_uint8
 
     conf = dict(repo_conf["predict"], pretrained_model=SHIPPED)
     photo = read_image(os.path.join(ROOT, "test", "coffee_good.jpg"))[0]

@@ -21,7 +21,7 @@ import time
 import numpy as np
 
 from inference import load_backend, prepare_correction, render_correction
-from photo import ImageReadError, output_extension, photo_size, read_photo, write_photo
+from photo import ImageReadError, output_paths, photo_size, read_photo, write_photo
 from config import ConfError, argument_parser, parse_with_conf
 from utils import fail, fit_long_side, resize, to_uint8
 
@@ -89,6 +89,10 @@ def load_photos(paths, max_megapixels):
             )
             continue
         photos.append({"name": name, "path": path, "rgb": rgb, "alpha": alpha, "info": info})
+    labels = [p["name"] for p in photos]
+    for i, photo in enumerate(photos):  # two uploads of one name stay two entries: "photo.jpg (2)"
+        same = labels[:i].count(photo["name"])
+        photo["label"] = photo["name"] if not same else f"{photo['name']} ({same + 1})"
     return photos, messages
 
 
@@ -104,10 +108,14 @@ def render(photos, strength, out_dir, output_format):
     """Each photo's result at `strength`, written at full size as predict.py writes it; returns
     the files, the seconds it took and a message for each photo that could not be written."""
     started, files, messages = time.perf_counter(), [], []
-    for photo in photos:
+    # each upload sits in a folder of its own: predict.py's rule names the results apart
+    named = output_paths([p["path"] for p in photos], dict.fromkeys(p["path"] for p in photos), out_dir, output_format)
+    for i, photo in enumerate(photos):
         photo["result"] = render_correction(photo["rgb"], photo["correction"], strength, clip=False)
-        stem = os.path.splitext(photo["name"])[0]
-        out = os.path.join(out_dir, stem + output_extension(photo["name"], output_format))
+        out = named[photo["path"]]
+        if out in files:  # the very same upload twice (gradio keeps one file per content)
+            stem, ext = os.path.splitext(out)
+            out = f"{stem}_{i + 1}{ext}"
         try:
             write_photo(out, photo["result"], photo["alpha"], photo["info"])
         except (OSError, RuntimeError, ValueError, TypeError) as e:  # encoders raise all of these
@@ -151,7 +159,7 @@ def build_page(backend, conf, max_megapixels):
             return [], refused, empty, None, None, status_line(model, [], refused, 0, 0)
         network_s = prepare(photos, backend, int(max_side), bool(ensemble))
         downloads, render_s, failed = render(photos, strength, tempfile.mkdtemp(dir=out_root), fmt)
-        names = [p["name"] for p in photos]
+        names = [p["label"] for p in photos]
         status = status_line(model, photos, refused + failed, network_s, render_s)
         return (
             photos,
@@ -169,7 +177,7 @@ def build_page(backend, conf, max_megapixels):
         return show(photos, name), downloads, status_line(model, photos, refused + failed, None, render_s)
 
     def show(photos, name):
-        chosen = [p for p in photos or [] if p["name"] == name]
+        chosen = [p for p in photos or [] if p["label"] == name]
         return preview(chosen[0]) if chosen else None
 
     # Uploads and results are private photos (GPS included): gradio deletes its cached files an hour

@@ -496,3 +496,23 @@ def output_extension(path, output_format):
     if output_format != "same":
         return "." + output_format
     return ".tif" if ext.lower() in RAW_EXTENSIONS else ext  # as the input spells it: .HEIC stays .HEIC
+
+
+def output_paths(inputs, roots, out_dir, output_format):
+    """Each input's result path: its subfolder relative to its root (roots[input]) under out_dir,
+    named after it, in output_format ("same": the input's own, output_extension). Never an input's
+    own path, and never the same path for two inputs: the second photo.jpg gives
+    photo_jpg_corrected.jpg, x.dng beside x.tif gives x_dng_corrected.tif. The one naming rule of
+    predict.py and the page."""
+    taken, input_set, paths = set(), {os.path.abspath(p) for p in inputs}, {}
+    for path in inputs:
+        rel = os.path.relpath(path, roots[path]) if roots[path] else os.path.basename(path)
+        stem, ext = os.path.splitext(rel)
+        fmt = output_extension(path, output_format).lstrip(".")
+        candidate, n = os.path.join(out_dir, f"{stem}.{fmt}"), 1
+        while candidate in input_set or candidate in taken:
+            suffix = "_corrected" if n == 1 else f"_corrected{n}"
+            candidate, n = os.path.join(out_dir, f"{stem}_{ext.lstrip('.').lower()}{suffix}.{fmt}"), n + 1
+        taken.add(candidate)
+        paths[path] = candidate
+    return paths

@@ -20,7 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from inference import correct_batch, load_backend, network_size
-from photo import ImageReadError, output_extension, read_photo, write_photo
+from photo import ImageReadError, output_paths, read_photo, write_photo
 from config import ConfError, argument_parser, correction_settings, parse_with_conf
 from utils import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, fail, list_images
 
@@ -157,24 +157,6 @@ def correct_videos(paths, outputs, backend, correction, smoothing, crf, failed):
 
 
 # ---------------------------------------------------------------- files
-
-
-def output_paths(inputs, roots, out_dir, output_format):
-    """Each input's result path: its subfolder relative to its root (roots[input]) under out_dir,
-    named after it, in output_format ("same": the input's own, photo.output_extension). Never an
-    input's own path, and never the same path for two inputs."""
-    taken, input_set, paths = set(), {os.path.abspath(p) for p in inputs}, {}
-    for path in inputs:
-        rel = os.path.relpath(path, roots[path]) if roots[path] else os.path.basename(path)
-        stem, ext = os.path.splitext(rel)
-        fmt = output_extension(path, output_format).lstrip(".")
-        candidate, n = os.path.join(out_dir, f"{stem}.{fmt}"), 1
-        while candidate in input_set or candidate in taken:
-            suffix = "_corrected" if n == 1 else f"_corrected{n}"
-            candidate, n = os.path.join(out_dir, f"{stem}_{ext.lstrip('.').lower()}{suffix}.{fmt}"), n + 1
-        taken.add(candidate)
-        paths[path] = candidate
-    return paths
 
 
 def read_batches(paths, batch_size, backend, correction, failed, max_megapixels):

@@ -166,6 +166,27 @@ def test_two_users_at_once_both_get_their_results(server):
     assert sorted(os.path.basename(r[2][0]) for r in results.values()) == ["user0.jpg", "user1.jpg"]
 
 
+def test_uploads_of_one_name_each_get_their_own_result_named_as_predict_names_them(server):
+    """Two photo.jpg from different folders (640x480 and 500x375 in the issue; smaller here), and
+    x.tif with a DNG named x.dng: four results, none overwritten, each at its own photo's size."""
+    from test_photo import make_dng
+
+    url, tmp_path = server
+    (tmp_path / "one").mkdir(), (tmp_path / "two").mkdir()
+    Image.fromarray(make_photo(48, 64)).save(tmp_path / "one" / "photo.jpg", quality=95)
+    Image.fromarray(make_photo(40, 50, seed=3)).save(tmp_path / "two" / "photo.jpg", quality=95)
+    choices, _, downloads, status = call(url, [str(tmp_path / "one" / "photo.jpg"), str(tmp_path / "two" / "photo.jpg")])
+    assert [os.path.basename(d) for d in downloads] == ["photo.jpg", "photo_jpg_corrected.jpg"], status
+    assert [Image.open(d).size for d in downloads] == [(64, 48), (50, 40)]
+    assert [c[0] for c in choices["choices"]] == ["photo.jpg", "photo.jpg (2)"]
+    Image.fromarray(make_photo(48, 64)).save(tmp_path / "x.tif")
+    make_dng(str(tmp_path / "x.dng"))
+    _, _, downloads, status = call(url, [str(tmp_path / "x.tif"), str(tmp_path / "x.dng")])
+    assert [os.path.basename(d) for d in downloads] == ["x.tif", "x_dng_corrected.tif"], status
+    with Image.open(downloads[1]) as raw_result:
+        assert raw_result.getexif()[0x0110] == "TestModel"
+
+
 BROWSER = shutil.which("chromium") or shutil.which("chromium-browser")
 
 

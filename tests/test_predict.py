@@ -12,7 +12,7 @@ from PIL import Image
 
 from conftest import ROOT, TINY_ARCH, make_photo, run_script, save_photos
 from inference import correct_image, guided_upsample, load_backend
-from predict import output_paths
+from photo import output_paths
 from photo import read_image
 from metrics import psnr
 from utils import resize, to_uint8

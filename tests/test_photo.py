@@ -143,6 +143,43 @@ def test_wide_gamut_conversion_matches_littlecms_and_goes_back_exactly(colorants
     assert np.ptp(grey) < 1e-4  # a neutral grey is neutral in both spaces (same white)
 
 
+def _reference_to_srgb(rgb, profile):
+    """b15f441's conversion, in float64 with np.interp and the exact curves (issue 40's reference)."""
+    linear = np.stack([np.interp(rgb[..., c], profile["grid"], profile["curves"][c]) for c in range(3)], -1)
+    m = np.linalg.solve(photo._srgb_profile()[1]["matrix"], profile["matrix"])
+    return photo._srgb_encode_exact(linear @ m.T)
+
+
+def _reference_from_srgb(rgb, profile):
+    m = np.linalg.solve(profile["matrix"], photo._srgb_profile()[1]["matrix"])
+    linear = np.clip(photo._srgb_decode_exact(rgb.astype(np.float64)) @ m.T, 0, 1)
+    return np.stack([np.interp(linear[..., c], profile["curves"][c], profile["grid"]) for c in range(3)], -1)
+
+
+@pytest.mark.parametrize("colorants, curve", [(DISPLAY_P3, SRGB_CURVE), (ADOBE_RGB, GAMMA_22)])
+def test_lookup_table_conversion_is_within_1e4_of_the_exact_one_both_ways(colorants, curve):
+    """Every level of a 16-bit ramp in each channel, saturated primaries whose sRGB values fall
+    outside [0, 1] (the exact curve there), and back."""
+    rng = np.random.default_rng(0)
+    rgb = np.concatenate(
+        [np.linspace(0, 1, 65536, dtype=np.float32)[:, None].repeat(3, 1), rng.random((20000, 3), np.float32),
+         np.eye(3, dtype=np.float32)]
+    ).reshape(-1, 1, 3)
+    info = {"icc": make_icc("test profile", colorants, curve), "profile": None}
+    srgb = photo.to_srgb(rgb, info)
+    assert srgb.dtype == np.float32 and (srgb < 0).any()  # out of sRGB's gamut: unclipped
+    assert np.abs(srgb - _reference_to_srgb(rgb, info["profile"])).max() < 1e-4
+    back = photo.from_srgb(srgb, info["profile"])
+    # Where a colour's linear value is within float32 rounding of 0 (|v| < 1e-6: an out-of-gamut
+    # colour brought back to its gamut's edge), a pure power curve's inverse (gamma 2.2: 0 to 2e-3
+    # there) amplifies the rounding of the sums beyond 1e-4; everywhere else 1e-4 holds.
+    m = np.linalg.solve(info["profile"]["matrix"], photo._srgb_profile()[1]["matrix"])
+    linear = photo._srgb_decode_exact(srgb.astype(np.float64)) @ m.T
+    conditioned = np.abs(linear) > 1e-6
+    assert conditioned.mean() > 0.99
+    assert np.abs(back - _reference_from_srgb(srgb, info["profile"]))[conditioned].max() < 1e-4
+
+
 def test_srgb_profiles_are_left_alone():
     srgb_icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     rgb = np.random.default_rng(0).random((4, 4, 3), np.float32)

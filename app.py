@@ -109,7 +109,9 @@ def render(photos, strength, out_dir, output_format):
     the files, the seconds it took and a message for each photo that could not be written."""
     started, files, messages = time.perf_counter(), [], []
     # each upload sits in a folder of its own: predict.py's rule names the results apart
-    named = output_paths([p["path"] for p in photos], dict.fromkeys(p["path"] for p in photos), out_dir, output_format)
+    named = output_paths(
+        [p["path"] for p in photos], dict.fromkeys(p["path"] for p in photos), out_dir, output_format
+    )
     for i, photo in enumerate(photos):
         photo["result"] = render_correction(photo["rgb"], photo["correction"], strength, clip=False)
         out = named[photo["path"]]

@@ -225,11 +225,23 @@ def bench_train(conf, work, conf_path, photo_count=480):
         old, _, _ = train_speed(old_root, old_base, photos, size, work)
         now, bf16, parts = train_speed(ROOT, base, photos, size, work, timed=True)
         ceiling = network_ceiling(base, size, bf16)
-        rows.append({"working_size": size, "precision": "bf16" if bf16 else "fp32", "baseline": old,
-                     "now": now, "ceiling": ceiling, "parts_ms": parts})
+        rows.append(
+            {
+                "working_size": size,
+                "precision": "bf16" if bf16 else "fp32",
+                "baseline": old,
+                "now": now,
+                "ceiling": ceiling,
+                "parts_ms": parts,
+            }
+        )
         print_train_row(rows[-1], photo_count // base["batch_size"])
-    return {"batch_size": base["batch_size"], "photos": f"{photo_count} synthetic 384x512",
-            "baseline_commit": TRAIN_BASELINE, "rows": rows}
+    return {
+        "batch_size": base["batch_size"],
+        "photos": f"{photo_count} synthetic 384x512",
+        "baseline_commit": TRAIN_BASELINE,
+        "rows": rows,
+    }
 
 
 def print_train_row(row, steps):
@@ -263,7 +275,11 @@ def train_speed(root, base, photos, size, work, timed=False):
     )
     args = ["--time-steps"] if timed else []
     done = subprocess.run(
-        [sys.executable, "train.py", "--conf", run_conf, *args], check=True, cwd=root, capture_output=True, text=True
+        [sys.executable, "train.py", "--conf", run_conf, *args],
+        check=True,
+        cwd=root,
+        capture_output=True,
+        text=True,
     )
     with open(os.path.join(save_dir, "history.csv")) as f:
         row = list(csv.DictReader(f))[1]
@@ -271,7 +287,9 @@ def train_speed(root, base, photos, size, work, timed=False):
     # the epoch's time less what came after its last step (validation, checkpoints, reports)
     speed = steps * base["batch_size"] / (float(row["seconds"]) - float(row["valid_seconds"]))
     parts = {k[5:-3]: float(v) for k, v in row.items() if k.startswith("time_") and v}
-    work_s = re.findall(r"epoch work: validation ([\d.]+) s, checkpoints ([\d.]+) s, reports ([\d.]+) s", done.stdout)
+    work_s = re.findall(
+        r"epoch work: validation ([\d.]+) s, checkpoints ([\d.]+) s, reports ([\d.]+) s", done.stdout
+    )
     if work_s:
         parts["per-epoch work"] = 1000 * sum(float(s) for s in work_s[-1]) / steps
     bf16 = "bfloat16" in next((line for line in done.stdout.splitlines() if "generator:" in line), "")

@@ -374,8 +374,6 @@ def check_arch(conf, arch, source):
             raise ConfError(f"conf key '{key}' is {conf[key]!r} but {source} was trained with {arch[key]!r}")
 
 
-
-
 def synthesis_conf(base, photos, path, **changes):
     """A conf file whose train section is `base` on the photos of one folder (inputs synthesised, no
     validation, from scratch) with `changes`, validated as train.py validates it; returns its path."""

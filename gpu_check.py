@@ -106,7 +106,9 @@ def gpu_speed(base, photos, work):
             f"| {size} | {r['step_ms']:.1f} | {r['images_per_s']:.1f} | {r['ceiling']:.1f} | "
             f"{r['images_per_s'] / r['ceiling']:.0%} | {r['peak_mb']:.0f} |"
         )
-        print("  where a step's time goes (ms): " + ", ".join(f"{k} {v:.1f}" for k, v in r["parts_ms"].items()))
+        print(
+            "  where a step's time goes (ms): " + ", ".join(f"{k} {v:.1f}" for k, v in r["parts_ms"].items())
+        )
     return rows
 
 

@@ -91,7 +91,9 @@ def ssim_loss(output, target):
     a time, where the depthwise convolutions run 3-4x faster on maps that fit in cache."""
     output, target = (t if t.dim() == 4 else t[None] for t in (output, target))
     chunk = 1 if output.device.type == "cpu" else len(output)
-    values = [_ssim_map(output[i : i + chunk], target[i : i + chunk]).mean() for i in range(0, len(output), chunk)]
+    values = [
+        _ssim_map(output[i : i + chunk], target[i : i + chunk]).mean() for i in range(0, len(output), chunk)
+    ]
     return 1 - sum(values) / len(values)
 
 

@@ -62,5 +62,3 @@ def look_metrics(out, target):
         "cast_a": out["a"] - target["a"],
         "cast_b": out["b"] - target["b"],
     }
-
-

@@ -75,7 +75,9 @@ def overrides(conf, dest):
             keys[f"paired_{split}_input_dir"] = os.path.join(dest, split, "INPUT_IMAGES")
             keys[f"paired_{split}_gt_dir"] = os.path.join(dest, split, "GT_IMAGES")
     if conf["train_data_dir"]:
-        same = os.path.realpath(conf["train_data_dir"]) == os.path.realpath(conf["paired_train_gt_dir"] or "-")
+        same = os.path.realpath(conf["train_data_dir"]) == os.path.realpath(
+            conf["paired_train_gt_dir"] or "-"
+        )
         keys["train_data_dir"] = os.path.join(dest, "train", "GT_IMAGES" if same else "photos")
     return keys
 

@@ -335,7 +335,8 @@ def _srgb_luts():
     if not hasattr(_srgb_luts, "cached"):
         grid = np.linspace(0.0, 1.0, LUT_SIZE)
         _srgb_luts.cached = tuple(
-            np.repeat(f(grid)[None].astype(np.float32), 3, 0) for f in (_srgb_decode_exact, _srgb_encode_exact)
+            np.repeat(f(grid)[None].astype(np.float32), 3, 0)
+            for f in (_srgb_decode_exact, _srgb_encode_exact)
         )
     return _srgb_luts.cached
 

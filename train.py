@@ -534,7 +534,10 @@ def train_one_epoch(
         "d_lr": lr_d,
         "adversarial": int(adversarial),
         **{f"train_{k}": round(v, 6) for k, v in means.items()},
-        **{f"time_{k}_ms": round(1000 * v / (steps - first), 2) for k, v in (timer.totals if timer else {}).items()},
+        **{
+            f"time_{k}_ms": round(1000 * v / (steps - first), 2)
+            for k, v in (timer.totals if timer else {}).items()
+        },
     }
     return row, samples
 

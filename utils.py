@@ -26,6 +26,8 @@ IMAGE_EXTENSIONS = (
     ".heif",
 ) + RAW_EXTENSIONS
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".avi", ".webm")
+
+
 def fail(message, code=2):
     print(f"error: {message}", file=sys.stderr)
     sys.exit(code)
@@ -148,5 +150,3 @@ def synthetic_photo(height, width, seed=0):
     rng = np.random.default_rng(seed)
     base = resize(rng.random((6, 9, 3), dtype=np.float32), height, width)
     return np.clip(base * 0.6 + rng.normal(0, 0.03, (height, width, 1)).astype(np.float32), 0, 1)
-
-

@@ -175,7 +175,9 @@ def test_uploads_of_one_name_each_get_their_own_result_named_as_predict_names_th
     (tmp_path / "one").mkdir(), (tmp_path / "two").mkdir()
     Image.fromarray(make_photo(48, 64)).save(tmp_path / "one" / "photo.jpg", quality=95)
     Image.fromarray(make_photo(40, 50, seed=3)).save(tmp_path / "two" / "photo.jpg", quality=95)
-    choices, _, downloads, status = call(url, [str(tmp_path / "one" / "photo.jpg"), str(tmp_path / "two" / "photo.jpg")])
+    choices, _, downloads, status = call(
+        url, [str(tmp_path / "one" / "photo.jpg"), str(tmp_path / "two" / "photo.jpg")]
+    )
     assert [os.path.basename(d) for d in downloads] == ["photo.jpg", "photo_jpg_corrected.jpg"], status
     assert [Image.open(d).size for d in downloads] == [(64, 48), (50, 40)]
     assert [c[0] for c in choices["choices"]] == ["photo.jpg", "photo.jpg (2)"]

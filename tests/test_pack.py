@@ -39,7 +39,9 @@ def test_pack_shrinks_every_photo_once_keeps_the_pairs_and_prints_the_keys(repo_
     result = run_script("pack_data.py", tmp_path, conf, str(dest))
     assert result.returncode == 0, result.stderr
     assert "15 photos" in result.stdout  # 3 x 2 + 3 training, 2 x 2 + 2 validation; GTs once
-    pairs, unmatched = find_msec_pairs(str(dest / "train" / "INPUT_IMAGES"), str(dest / "train" / "GT_IMAGES"))
+    pairs, unmatched = find_msec_pairs(
+        str(dest / "train" / "INPUT_IMAGES"), str(dest / "train" / "GT_IMAGES")
+    )
     assert len(pairs) == 6 and not unmatched
     rgb, _, _ = read_image(str(dest / "train" / "GT_IMAGES" / "scene0.webp"))
     original, _, _ = read_image(os.path.join(train_gt, "scene0.png"))
@@ -47,4 +49,6 @@ def test_pack_shrinks_every_photo_once_keeps_the_pairs_and_prints_the_keys(repo_
     assert np.abs(rgb - original[::3, ::3][:96, :128]).mean() < 0.1  # the photo, shrunk
     assert f"--train_data_dir {dest / 'train' / 'GT_IMAGES'}" in result.stdout
     again = run_script("pack_data.py", tmp_path, conf, str(dest))
-    assert again.returncode == 2 and "is not an empty folder" in again.stderr and "Traceback" not in again.stderr
+    assert (
+        again.returncode == 2 and "is not an empty folder" in again.stderr and "Traceback" not in again.stderr
+    )

@@ -162,8 +162,11 @@ def test_lookup_table_conversion_is_within_1e4_of_the_exact_one_both_ways(colora
     outside [0, 1] (the exact curve there), and back."""
     rng = np.random.default_rng(0)
     rgb = np.concatenate(
-        [np.linspace(0, 1, 65536, dtype=np.float32)[:, None].repeat(3, 1), rng.random((20000, 3), np.float32),
-         np.eye(3, dtype=np.float32)]
+        [
+            np.linspace(0, 1, 65536, dtype=np.float32)[:, None].repeat(3, 1),
+            rng.random((20000, 3), np.float32),
+            np.eye(3, dtype=np.float32),
+        ]
     ).reshape(-1, 1, 3)
     info = {"icc": make_icc("test profile", colorants, curve), "profile": None}
     srgb = photo.to_srgb(rgb, info)

@@ -22,7 +22,9 @@ def ref_box(radius):
 
 def ref_lift(low_in, low_out, full_in):
     h, w = low_in.shape[1:]
-    a, b = fit_affine_maps(low_in.permute(1, 2, 0), low_out.permute(1, 2, 0), ref_box(guided_radius(h, w)), torch)
+    a, b = fit_affine_maps(
+        low_in.permute(1, 2, 0), low_out.permute(1, 2, 0), ref_box(guided_radius(h, w)), torch
+    )
     maps = torch.cat([a.reshape(h, w, 9), b], -1).permute(2, 0, 1)[None]
     maps = F.interpolate(maps, size=tuple(full_in.shape[1:]), mode="bilinear", align_corners=False)[0]
     a, b = maps[:9].reshape(3, 3, *full_in.shape[1:]), maps[9:]
@@ -33,7 +35,9 @@ def ref_ssim(output, target):
     output, target = output[None], target[None]
     g = loss._gaussian_window(output)
     blur = lambda t: F.conv2d(
-        F.conv2d(t, g.view(1, 1, 1, -1).expand(3, 1, 1, -1), groups=3), g.view(1, 1, -1, 1).expand(3, 1, -1, 1), groups=3
+        F.conv2d(t, g.view(1, 1, 1, -1).expand(3, 1, 1, -1), groups=3),
+        g.view(1, 1, -1, 1).expand(3, 1, -1, 1),
+        groups=3,
     )
     mu_x, mu_y = blur(output), blur(target)
     var_x, var_y = blur(output * output) - mu_x**2, blur(target * target) - mu_y**2

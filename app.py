@@ -21,7 +21,7 @@ import time
 import numpy as np
 
 from inference import load_backend, prepare_correction, render_correction
-from photo import ImageReadError, output_paths, photo_size, read_photo, write_photo
+from photo import ImageReadError, photo_size, read_photo, result_paths, write_photo
 from config import ConfError, argument_parser, parse_with_conf
 from utils import fail, fit_long_side, resize, to_uint8
 
@@ -109,15 +109,9 @@ def render(photos, strength, out_dir, output_format):
     the files, the seconds it took and a message for each photo that could not be written."""
     started, files, messages = time.perf_counter(), [], []
     # each upload sits in a folder of its own: predict.py's rule names the results apart
-    named = output_paths(
-        [p["path"] for p in photos], dict.fromkeys(p["path"] for p in photos), out_dir, output_format
-    )
-    for i, photo in enumerate(photos):
+    paths = [p["path"] for p in photos]
+    for photo, out in zip(photos, result_paths(paths, dict.fromkeys(paths), out_dir, output_format)):
         photo["result"] = render_correction(photo["rgb"], photo["correction"], strength, clip=False)
-        out = named[photo["path"]]
-        if out in files:  # the very same upload twice (gradio keeps one file per content)
-            stem, ext = os.path.splitext(out)
-            out = f"{stem}_{i + 1}{ext}"
         try:
             write_photo(out, photo["result"], photo["alpha"], photo["info"])
         except (OSError, RuntimeError, ValueError, TypeError) as e:  # encoders raise all of these

@@ -579,12 +579,17 @@ def output_extension(path, output_format):
 
 
 def output_paths(inputs, roots, out_dir, output_format):
-    """Each input's result path: its subfolder relative to its root (roots[input]) under out_dir,
-    named after it, in output_format ("same": the input's own, output_extension). Never an input's
-    own path, and never the same path for two inputs: the second photo.jpg gives
-    photo_jpg_corrected.jpg, x.dng beside x.tif gives x_dng_corrected.tif. The one naming rule of
-    predict.py and the page."""
-    taken, input_set, paths = set(), {os.path.abspath(p) for p in inputs}, {}
+    """{input: result_paths' path for it} (predict.py: inputs are distinct files)."""
+    return dict(zip(inputs, result_paths(inputs, roots, out_dir, output_format)))
+
+
+def result_paths(inputs, roots, out_dir, output_format):
+    """Each input's result path, in the inputs' order: its subfolder relative to its root
+    (roots[input]) under out_dir, named after it, in output_format ("same": the input's own,
+    output_extension). Never an input's own path, and never the same path for two inputs (the same
+    file twice included): the second photo.jpg gives photo_jpg_corrected.jpg, x.dng beside x.tif
+    gives x_dng_corrected.tif. The one naming rule of predict.py and the page."""
+    taken, input_set, paths = set(), {os.path.abspath(p) for p in inputs}, []
     for path in inputs:
         rel = os.path.relpath(path, roots[path]) if roots[path] else os.path.basename(path)
         stem, ext = os.path.splitext(rel)
@@ -594,5 +599,5 @@ def output_paths(inputs, roots, out_dir, output_format):
             suffix = "_corrected" if n == 1 else f"_corrected{n}"
             candidate, n = os.path.join(out_dir, f"{stem}_{ext.lstrip('.').lower()}{suffix}.{fmt}"), n + 1
         taken.add(candidate)
-        paths[path] = candidate
+        paths.append(candidate)
     return paths

@@ -12,7 +12,7 @@ from PIL import Image
 
 from conftest import ROOT, TINY_ARCH, make_photo, run_script, save_photos
 from inference import correct_image, guided_upsample, load_backend
-from photo import output_paths
+from photo import output_paths, result_paths
 from photo import read_image
 from metrics import psnr
 from utils import resize, to_uint8
@@ -149,6 +149,14 @@ def test_output_names_are_unique():
         "/in/a.png": "/in/a_png_corrected.png",
         "/in/x/b.tif": "/in/x/b.png",
     }
+
+
+def test_the_same_file_twice_gets_two_results():
+    """The page may be handed one cached file for two identical uploads: two results, two names."""
+    assert result_paths(["/up/1/p.jpg", "/up/1/p.jpg"], {"/up/1/p.jpg": None}, "/out", "same") == [
+        "/out/p.jpg",
+        "/out/p_jpg_corrected.jpg",
+    ]
 
 
 def test_corrupt_file_is_named_and_the_rest_processed(repo_conf, tiny_checkpoint, tmp_path):

@@ -21,11 +21,12 @@ import time
 import numpy as np
 
 from inference import load_backend, prepare_correction, render_correction
-from photo import ImageReadError, photo_size, read_photo, result_paths, write_photo
+from photo import ImageReadError, photo_size, read_photo, result_paths, write_image, write_photo
 from config import ConfError, argument_parser, parse_with_conf
-from utils import fail, fit_long_side, resize, to_uint8
+from utils import fail, fit_long_side, resize
 
 PREVIEW_SIDE = 1280  # the page shows photos at most this large; downloads are full size
+SESSION_SECONDS = 3600  # a session's photos are forgotten this long after its last use (as its files)
 
 
 def parse_args():
@@ -97,42 +98,70 @@ def load_photos(paths, max_megapixels):
 
 
 def prepare(photos, backend, max_side, ensemble):
-    """Run the network once per photo at the working size; returns the seconds it took."""
+    """Run the network once per photo at the working size and keep only its fitted maps (what a new
+    strength needs); returns the seconds it took."""
     started = time.perf_counter()
     for photo in photos:
-        photo["correction"] = prepare_correction(photo["rgb"], backend, max_side, None, ensemble)
+        photo["correction"] = {
+            "maps": prepare_correction(photo["rgb"], backend, max_side, None, ensemble)["maps"]
+        }
     return time.perf_counter() - started
 
 
 def render(photos, strength, out_dir, output_format):
-    """Each photo's result at `strength`, written at full size as predict.py writes it; returns
-    the files, the seconds it took and a message for each photo that could not be written."""
+    """Each photo's result at `strength`, written at full size as predict.py writes it, with its
+    before / after previews as files beside it (photo["preview"]). A photo's full-size pixels are
+    let go once it is written: what the page keeps of a photo is its path, its metadata, its maps
+    and its previews' paths, so a new strength reads the upload again. Returns the files, the
+    seconds it took and a message for each photo that could not be rendered or written."""
     started, files, messages = time.perf_counter(), [], []
-    # each upload sits in a folder of its own: predict.py's rule names the results apart
     paths = [p["path"] for p in photos]
-    for photo, out in zip(photos, result_paths(paths, dict.fromkeys(paths), out_dir, output_format)):
-        photo["result"] = render_correction(photo["rgb"], photo["correction"], strength, clip=False)
+    for i, (photo, out) in enumerate(
+        zip(photos, result_paths(paths, dict.fromkeys(paths), out_dir, output_format))
+    ):
         try:
-            write_photo(out, photo["result"], photo["alpha"], photo["info"])
+            rgb, alpha, info = pixels(photo)
+        except ImageReadError:  # gradio removed the upload (an hour on)
+            messages.append(f"{photo['name']} is no longer on the server: drop it again")
+            continue
+        result = render_correction(rgb, photo["correction"], strength, clip=False)
+        try:
+            write_photo(out, result, alpha, info)
         except (OSError, RuntimeError, ValueError, TypeError) as e:  # encoders raise all of these
             messages.append(f"{photo['name']} could not be written ({str(e).splitlines()[0][:80]})")
             continue
+        photo["preview"] = write_previews(rgb, result, os.path.join(out_dir, ".previews"), i)
         files.append(out)
     return files, time.perf_counter() - started, messages
 
 
-def preview(photo):
-    """(before, after) as uint8 sRGB, at most PREVIEW_SIDE on the long side."""
-    h, w = fit_long_side(*photo["rgb"].shape[:2], PREVIEW_SIDE)
-    small = lambda x: to_uint8(x if x.shape[:2] == (h, w) else resize(np.clip(x, 0, 1), h, w))
-    return small(photo["rgb"]), small(photo["result"])
+def pixels(photo):
+    """(rgb, alpha, info): the decoded photo the first time (then dropped), else the upload read again."""
+    if "rgb" in photo:
+        return photo.pop("rgb"), photo.pop("alpha"), photo["info"]
+    rgb, alpha, info = read_photo(photo["path"], 0)
+    return rgb, alpha, info
 
 
-def status_line(model, photos, messages, network_s, render_s):
+def write_previews(before, after, folder, index):
+    """(before, after) at most PREVIEW_SIDE on the long side, as JPEG files; their paths."""
+    os.makedirs(folder, exist_ok=True)
+    h, w = fit_long_side(*before.shape[:2], PREVIEW_SIDE)
+    paths = []
+    for kind, x in (("before", before), ("after", after)):
+        path = os.path.join(folder, f"{index}_{kind}.jpg")
+        write_image(path, np.clip(x if x.shape[:2] == (h, w) else resize(np.clip(x, 0, 1), h, w), 0, 1))
+        paths.append(path)
+    return tuple(paths)
+
+
+def status_line(model, photos, messages, times):
+    """times: {part: seconds}, "total" the time from the uploaded files to the result."""
     lines = [f"**model** `{model}`"]
-    if photos:
-        what = f"network {network_s:.2f} s, " if network_s is not None else "network not rerun, "
-        lines.append(f"{len(photos)} photo(s): {what}render and write {render_s:.2f} s")
+    if photos and times:
+        parts = ", ".join(f"{k} {v:.1f} s" for k, v in times.items() if k != "total")
+        network = "" if "network" in times else "; network not rerun"
+        lines.append(f"{len(photos)} photo(s) in {times['total']:.1f} s ({parts}{network})")
     return "  \n".join(lines + [f"⚠ {m}" for m in messages])
 
 
@@ -147,40 +176,49 @@ def build_page(backend, conf, max_megapixels):
     model, fmt = conf["pretrained_model"], conf["output_format"]
 
     def correct(files, strength, max_side, ensemble):
+        started = time.perf_counter()
         prune(out_root, 3600)
         photos, refused = load_photos(files, max_megapixels)
         if not photos:
             refused = refused or ["Drop one or more photos first."]
             empty = gr.update(choices=[], value=None)
-            return [], refused, empty, None, None, status_line(model, [], refused, 0, 0)
-        network_s = prepare(photos, backend, int(max_side), bool(ensemble))
-        downloads, render_s, failed = render(photos, strength, tempfile.mkdtemp(dir=out_root), fmt)
+            return [], refused, empty, None, None, status_line(model, [], refused, {})
+        times = {"decoding": time.perf_counter() - started}
+        times["network"] = prepare(photos, backend, int(max_side), bool(ensemble))
+        downloads, times["rendering and writing"], failed = render(
+            photos, strength, tempfile.mkdtemp(dir=out_root), fmt
+        )
         names = [p["label"] for p in photos]
-        status = status_line(model, photos, refused + failed, network_s, render_s)
+        times["total"] = time.perf_counter() - started
         return (
             photos,
             refused,
             gr.update(choices=names, value=names[0]),
-            preview(photos[0]),
+            photos[0].get("preview"),
             downloads,
-            status,
+            status_line(model, photos, refused + failed, times),
         )
 
     def restrength(photos, refused, strength, name):  # the refused files are still named
         if not photos:
-            return None, None, status_line(model, [], ["Drop one or more photos first."], 0, 0)
+            return None, None, status_line(model, [], ["Drop one or more photos first."], {})
+        started = time.perf_counter()
         downloads, render_s, failed = render(photos, strength, tempfile.mkdtemp(dir=out_root), fmt)
-        return show(photos, name), downloads, status_line(model, photos, refused + failed, None, render_s)
+        times = {"reading and rendering": render_s, "total": time.perf_counter() - started}
+        return show(photos, name), downloads, status_line(model, photos, refused + failed, times)
 
     def show(photos, name):
         chosen = [p for p in photos or [] if p["label"] == name]
-        return preview(chosen[0]) if chosen else None
+        return chosen[0].get("preview") if chosen else None
 
     # Uploads and results are private photos (GPS included): gradio deletes its cached files an hour
     # after they were made, checking every 10 minutes, and all of them when the server stops.
     with gr.Blocks(title="exposure-correct", delete_cache=(600, 3600)) as page:
         gr.Markdown("# exposure-correct\nDrop over- or under-exposed photos; compare, adjust, download.")
-        photos, refused = gr.State([]), gr.State([])
+        # a session's state is small (paths, metadata, low-resolution maps) and goes when it ends or idles
+        photos, refused = gr.State([], time_to_live=SESSION_SECONDS), gr.State(
+            [], time_to_live=SESSION_SECONDS
+        )
         with gr.Row():
             files = gr.File(file_count="multiple", type="filepath", label="Photos")
             with gr.Column():
@@ -192,7 +230,10 @@ def build_page(backend, conf, max_megapixels):
                 run = gr.Button("Correct", variant="primary", elem_id="correct")
         status = gr.Markdown(elem_id="status")
         choice = gr.Dropdown(choices=[], label="Photo")
-        slider = gr.ImageSlider(label="Before / after", type="numpy", format="png", elem_id="compare")
+        # no download button on the previews: the full-size results with their metadata are below
+        slider = gr.ImageSlider(
+            label="Before / after", type="filepath", buttons=["fullscreen"], elem_id="compare"
+        )
         downloads = gr.File(file_count="multiple", label="Results at full resolution", elem_id="downloads")
         outputs = [photos, refused, choice, slider, downloads, status]
         run.click(correct, [files, strength, max_side, ensemble], outputs, api_name="correct")

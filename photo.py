@@ -380,13 +380,20 @@ def _with_exact_outside(x, y, exact, low=0.0):
 
 def _profile_luts(profile):
     """The profile's curves as (decode, encode) tables for apply_curves: its own curves (sampled on
-    a uniform grid already) and their inverses resampled on LUT_SIZE points."""
-    if "luts" not in profile:
+    a uniform grid already) and their inverses resampled on LUT_SIZE points. Kept for the last few
+    profiles (by content), not in the profile, which a page session holds per photo."""
+    key = hash(b"".join(c.tobytes() for c in profile["curves"]))
+    if key not in _PROFILE_LUTS:
         grid = np.linspace(0.0, 1.0, LUT_SIZE)
         decode = np.stack(profile["curves"]).astype(np.float32)
         encode = np.stack([np.interp(grid, c, profile["grid"]) for c in profile["curves"]]).astype(np.float32)
-        profile["luts"] = (decode, encode)
-    return profile["luts"]
+        if len(_PROFILE_LUTS) >= 8:
+            _PROFILE_LUTS.pop(next(iter(_PROFILE_LUTS)))
+        _PROFILE_LUTS[key] = (decode, encode)
+    return _PROFILE_LUTS[key]
+
+
+_PROFILE_LUTS = {}
 
 
 def to_srgb(rgb, info):

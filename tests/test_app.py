@@ -66,8 +66,9 @@ def test_a_new_strength_rerenders_without_the_network_and_downloads_are_predicts
     assert out.format == "JPEG" and out.size == (80, 60) and out.getexif()[0x0110] == "TestCam X1"
     before = np.asarray(Image.open(tmp_path / "a.jpg"), float)
     assert np.abs(np.asarray(out, float) - before).mean() < 1.5 < np.abs(full - before).mean()
-    before_preview, after_preview = app.preview(photos[0])
-    assert before_preview.shape == after_preview.shape == (60, 80, 3) and before_preview.dtype == np.uint8
+    before_preview, after_preview = (Image.open(p) for p in photos[0]["preview"])
+    assert before_preview.size == after_preview.size == (80, 60)
+    assert "rgb" not in photos[0] and set(photos[0]["correction"]) == {"maps"}  # the session keeps no pixels
 
 
 def free_port():

@@ -19,6 +19,7 @@ import tempfile
 import time
 
 import numpy as np
+from starlette.requests import ClientDisconnect
 
 from inference import load_backend, prepare_correction, render_correction
 from photo import ImageReadError, photo_size, read_photo, result_paths, write_image, write_photo
@@ -61,6 +62,7 @@ def main():
         theme=offline_theme(),
         footer_links=[],
         max_file_size=f"{args.max_upload_mb:g}mb",
+        app_kwargs={"exception_handlers": {ClientDisconnect: client_gone}},
     )
 
 
@@ -243,6 +245,14 @@ def build_page(backend, conf, max_megapixels):
         )
         choice.change(show, [photos, choice], slider, api_name=False)
     return page
+
+
+def client_gone(request, exc):
+    """A browser that closes or loses its connection mid-upload: nothing to answer, and nothing to
+    print (uvicorn would print the exception's traceback)."""
+    from starlette.responses import Response
+
+    return Response(status_code=499)
 
 
 def private_cache():

@@ -7,6 +7,7 @@ time and peak memory per photo, and training throughput. Uses the `predict` sect
     python benchmark.py video     # frames/s at 1920x1080, both backends; flicker with and without smoothing
     python benchmark.py data      # training data at scale: start-up time and memory, one worker's items/s
     python benchmark.py gpu       # the CUDA path end to end on generated data (under 10 minutes)
+    python benchmark.py page      # the page's memory over 50 uploads of 12 MP photos in 10 sessions
 
 Each prints a table and writes results/benchmark_<what>.json. Run it on an idle machine.
 `--KEY VALUE` overrides a key of the `predict` section (e.g. `--pretrained_model other.pth`).
@@ -36,7 +37,7 @@ ROOT = os.path.dirname(os.path.abspath(__file__))
 
 def parse_args():
     parser = argument_parser(__doc__, "predict")
-    parser.add_argument("what", choices=["model", "predict", "train", "video", "data", "gpu"])
+    parser.add_argument("what", choices=["model", "predict", "train", "video", "data", "gpu", "page"])
     parser.add_argument(
         "--train-sizes",
         type=int,
@@ -57,6 +58,7 @@ def main():
             "video": bench_video,
             "data": bench_data,
             "gpu": bench_gpu,
+            "page": bench_page,
         }
         result = benches[args.what](dict(conf, train_sizes=args.train_sizes), work, args.conf)
     result["machine"] = f"{os.cpu_count()} CPU cores, torch threads {torch_threads()}"
@@ -200,6 +202,63 @@ def bench_predict(conf, work, conf_path):
                 f"{row['peak_rss_mb']:.0f} MB | {row['output_mb']:.1f} MB ({row['input_mb']:.1f} MB in) |"
             )
     return {"correction": correction, "output_format": fmt, "rows": rows}
+
+
+def bench_page(conf, work, conf_path, sessions=10, uploads=5):
+    """app.py as a user runs it (the predict section's model), on loopback: its memory (RSS) when
+    started, after one 12 MP photo (libraries and the model warm), after each of `sessions`
+    sessions of `uploads` 12 MP JPEGs each (a client of its own per session, one upload a call),
+    and 10 s after the last."""
+    import socket
+
+    import psutil
+    from gradio_client import Client, handle_file
+
+    photos = []
+    for i in tqdm_range(uploads, "writing photos"):
+        photos.append(os.path.join(work, f"photo{i}.jpg"))
+        write_image(photos[-1], synthetic_photo(3000, 4000, seed=i))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "app.py", "--conf", conf_path, "--port", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        for _ in range(240):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.5)
+        rss = lambda: psutil.Process(server.pid).memory_info().rss / 2**20
+        args = (conf["strength"], conf["max_side"], conf["self_ensemble"])
+        row = {"started_mb": rss()}
+        Client(url, verbose=False).predict([handle_file(photos[0])], *args, api_name="/correct")
+        row["warm_mb"], row["after_session_mb"], seconds = rss(), [], []
+        for _ in tqdm_range(sessions, "sessions"):
+            client = Client(url, verbose=False)
+            for photo in photos:
+                started = time.perf_counter()
+                client.predict([handle_file(photo)], *args, api_name="/correct")
+                seconds.append(time.perf_counter() - started)
+            row["after_session_mb"].append(rss())
+        time.sleep(10)
+        row["idle_mb"], row["median_upload_s"] = rss(), float(np.median(seconds))
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    print(
+        f"| page RSS | started | after one 12 MP photo | after {sessions} sessions x {uploads} uploads "
+        f"| 10 s later | median upload to result |\n|---|---|---|---|---|---|\n"
+        f"| MB | {row['started_mb']:.0f} | {row['warm_mb']:.0f} | {row['after_session_mb'][-1]:.0f} "
+        f"(max {max(row['after_session_mb']):.0f}) | {row['idle_mb']:.0f} | {row['median_upload_s']:.1f} s |"
+    )
+    return row
 
 
 TRAIN_BASELINE = "b15f441"  # the commit issue 38's training-speed targets are measured against

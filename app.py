@@ -92,6 +92,8 @@ def load_photos(paths, max_megapixels):
             )
             continue
         photos.append({"name": name, "path": path, "rgb": rgb, "alpha": alpha, "info": info})
+        if info.get("note"):  # read, but not as the file said (a RAW's white level)
+            messages.append(f"{name}: {info['note']}")
     labels = [p["name"] for p in photos]
     for i, photo in enumerate(photos):  # two uploads of one name stay two entries: "photo.jpg (2)"
         same = labels[:i].count(photo["name"])

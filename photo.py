@@ -194,28 +194,76 @@ def metadata_of(im, path):
 def read_raw(path, max_megapixels=MAX_MEGAPIXELS):
     """A camera RAW file: demosaiced by LibRaw with the camera's white balance, no automatic
     brightening (the exposure as shot is what the model corrects), sRGB primaries and curve, 16
-    bits. Its metadata travels by exiv2 from the file itself (metadata.py)."""
+    bits. Its metadata travels by exiv2 from the file itself (metadata.py). A development that
+    comes out mostly pure white from data above the file's white level (LibRaw read 255 for a Nikon
+    film scanner's NEF whose data reach 54998) is developed again at the data's own white level,
+    said in info["note"]; one mostly white while the file's embedded preview is not is refused."""
     import rawpy
 
+    info = {"format": "RAW", "bit_depth": 16, "source": path, "icc": None, "profile": None}
     try:
         with rawpy.imread(path) as raw:
             check_declared_size(path, raw.sizes.height, raw.sizes.width, max_megapixels)
             check_raw_data(path, raw.sizes.raw_width * raw.sizes.raw_height)
-            data = raw.postprocess(
-                use_camera_wb=True,
-                no_auto_bright=True,
-                output_bps=16,
-                output_color=rawpy.ColorSpace.sRGB,
-                gamma=(2.4, 12.92),
-            )
+            data = develop(raw)
+            share, top, white = clipped_share(data, 65535), int(raw.raw_image_visible.max()), raw.white_level
+            if share > MOSTLY_CLIPPED and top > white:
+                data = develop(raw, user_sat=top)
+                info["note"] = (
+                    f"developed at white level {top}, the data's own: at the file's {white} it came out "
+                    f"{share:.0%} pure white"
+                )
+            elif share > MOSTLY_CLIPPED and preview_clipped_share(raw) < 0.1:
+                reason = (
+                    f"develops {share:.0%} pure white while its embedded preview does not (a misread RAW)"
+                )
+                raise ImageReadError(f"cannot read {path}: it {reason}", reason)
     except ImageReadError:
         raise
     except (rawpy.LibRawError, OSError, ValueError) as e:
         raise ImageReadError(
             f"cannot read {path}: not a readable camera RAW file ({type(e).__name__})"
         ) from None
-    info = {"format": "RAW", "bit_depth": 16, "source": path, "icc": None, "profile": None}
     return data.astype(np.float32) / 65535.0, None, info
+
+
+MOSTLY_CLIPPED = 0.5  # a development with more than this share of pure white pixels is suspect
+
+
+def develop(raw, **options):
+    import rawpy
+
+    return raw.postprocess(
+        use_camera_wb=True,
+        no_auto_bright=True,
+        output_bps=16,
+        output_color=rawpy.ColorSpace.sRGB,
+        gamma=(2.4, 12.92),
+        **options,
+    )
+
+
+def clipped_share(data, top):
+    """The share of pixels at the top value in every channel."""
+    return float((data.min(axis=-1) >= top).mean())
+
+
+def preview_clipped_share(raw):
+    """clipped_share of the file's embedded preview, 1.0 where there is none readable."""
+    import rawpy
+
+    try:
+        thumb = raw.extract_thumb()
+        pixels = (
+            thumb.data
+            if thumb.format == rawpy.ThumbFormat.BITMAP
+            else np.asarray(Image.open(io.BytesIO(thumb.data)))
+        )
+    except Exception:  # LibRaw raises several kinds for files without a preview it reads
+        return 1.0
+    return clipped_share(
+        pixels.reshape(pixels.shape[0], -1, pixels.shape[-1] if pixels.ndim == 3 else 1), 255
+    )
 
 
 def check_raw_data(path, sensor_pixels):

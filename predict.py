@@ -169,6 +169,8 @@ def read_batches(paths, batch_size, backend, correction, failed, max_megapixels)
         except ImageReadError as e:
             failed.append(str(e))
             continue
+        if info.get("note"):  # read, but not as the file said (a RAW's white level)
+            tqdm.write(f"note: {path}: {info['note']}", file=sys.stderr)
         photo = {"path": path, "rgb": rgb, "alpha": alpha, "info": info}
         size = lambda p: network_size(*p.shape[:2], backend, correction["max_side"], correction["image_size"])
         if batch and (len(batch) == batch_size or size(rgb) != size(batch[0]["rgb"])):

@@ -97,8 +97,9 @@ def save(path, rgb, fmt, **kwargs):
     Image.fromarray(rgb).save(path, fmt, **kwargs)
 
 
-def make_dng(path, make="TestMake", model="TestModel", extra=(), size=(48, 64)):
-    """A small Bayer (RGGB) DNG that LibRaw decodes: 12-bit samples, identity colour matrix."""
+def make_dng(path, make="TestMake", model="TestModel", extra=(), size=(48, 64), white=4095):
+    """A small Bayer (RGGB) DNG that LibRaw decodes: 12-bit samples (400-2000), identity colour
+    matrix, white level `white`."""
     import tifffile
 
     h, w = size
@@ -113,7 +114,7 @@ def make_dng(path, make="TestMake", model="TestModel", extra=(), size=(48, 64)):
         (33422, "B", 4, (0, 1, 1, 2), True),
         (50706, "B", 4, (1, 4, 0, 0), True),
         (50708, "s", 0, "Test Camera", True),
-        (50717, "I", 1, 4095, True),
+        (50717, "I", 1, white, True),
         (50721, "2i", 9, identity, True),
         (50728, "2I", 3, (1, 2, 1, 1, 1, 2), True),
         (50778, "H", 1, 21, True),
@@ -485,3 +486,15 @@ def test_small_photos_come_back_without_a_block_grid(size):
         on_grid, off_grid = steps[7::8].mean(), np.delete(steps, np.arange(7, len(steps), 8)).mean()
         assert on_grid < 1.5 * off_grid
     assert steps.max() < 0.05
+
+
+def test_a_raw_that_develops_mostly_white_below_its_datas_level_is_developed_at_the_datas_and_said(tmp_path):
+    """As the Nikon film scanner's NEF (white level 255, data up to 54998): a DNG whose white level
+    (255) lies far below its data (up to 2000) came out all white; it is developed again at the
+    data's own level, and the note says so (predict prints it, the page shows it)."""
+    make_dng(str(tmp_path / "low_white.dng"), white=255)
+    rgb, _, info = photo.read_photo(str(tmp_path / "low_white.dng"))
+    assert (rgb.min(-1) >= 1).mean() < 0.01 and 0.05 < rgb.mean() < 0.95
+    assert "white level" in info["note"] and "pure white" in info["note"]
+    make_dng(str(tmp_path / "normal.dng"))
+    assert "note" not in photo.read_photo(str(tmp_path / "normal.dng"))[2]

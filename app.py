@@ -21,7 +21,7 @@ import time
 import numpy as np
 from starlette.requests import ClientDisconnect
 
-from inference import load_backend, prepare_correction, render_correction
+from inference import correction_renderer, load_backend, prepare_correction, render_correction
 from photo import ImageReadError, photo_size, read_photo, result_paths, write_image, write_photo
 from config import ConfError, argument_parser, parse_with_conf
 from utils import fail, fit_long_side, resize
@@ -128,13 +128,14 @@ def render(photos, strength, out_dir, output_format):
         except ImageReadError:  # gradio removed the upload (an hour on)
             messages.append(f"{photo['name']} is no longer on the server: drop it again")
             continue
-        result = render_correction(rgb, photo["correction"], strength, clip=False)
-        try:
-            write_photo(out, result, alpha, info)
+        try:  # rendered strip by strip as it is written (predict.py's path): no full-size result in float
+            write_photo(out, correction_renderer(rgb, photo["correction"], strength, clip=False), alpha, info)
         except (OSError, RuntimeError, ValueError, TypeError) as e:  # encoders raise all of these
             messages.append(f"{photo['name']} could not be written ({str(e).splitlines()[0][:80]})")
             continue
-        photo["preview"] = write_previews(rgb, result, os.path.join(out_dir, ".previews"), i)
+        photo["preview"] = write_previews(
+            rgb, photo["correction"], strength, os.path.join(out_dir, ".previews"), i
+        )
         files.append(out)
     return files, time.perf_counter() - started, messages
 
@@ -147,15 +148,16 @@ def pixels(photo):
     return rgb, alpha, info
 
 
-def write_previews(before, after, folder, index):
-    """(before, after) at most PREVIEW_SIDE on the long side, as JPEG files; their paths."""
+def write_previews(rgb, correction, strength, folder, index):
+    """(before, after) at most PREVIEW_SIDE on the long side, as JPEG files; their paths. The
+    after is the correction's maps applied to the shrunk photo (they hold at any size)."""
     os.makedirs(folder, exist_ok=True)
-    h, w = fit_long_side(*before.shape[:2], PREVIEW_SIDE)
+    h, w = fit_long_side(*rgb.shape[:2], PREVIEW_SIDE)
+    before = np.clip(rgb if rgb.shape[:2] == (h, w) else resize(np.clip(rgb, 0, 1), h, w), 0, 1)
     paths = []
-    for kind, x in (("before", before), ("after", after)):
-        path = os.path.join(folder, f"{index}_{kind}.jpg")
-        write_image(path, np.clip(x if x.shape[:2] == (h, w) else resize(np.clip(x, 0, 1), h, w), 0, 1))
-        paths.append(path)
+    for kind, x in (("before", before), ("after", render_correction(before, correction, strength))):
+        paths.append(os.path.join(folder, f"{index}_{kind}.jpg"))
+        write_image(paths[-1], x)
     return tuple(paths)
 
 

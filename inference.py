@@ -131,6 +131,16 @@ def correct_batch(
     (`guided`) or plain resizing. `strength` scales the correction (0: none, 1: the model's).
     Results are in [0, 1]; with clip=False guided results are not clipped, so that the colours a
     wide-gamut photo holds outside sRGB survive to photo.write_photo, which clips in its own space."""
+    results = lazy_results(photos, backend, max_side, guided, image_size, ensemble, strength, clip)
+    return [r if isinstance(r, np.ndarray) else r(0, r.shape[0]) for r in results]
+
+
+def lazy_results(
+    photos, backend, max_side, guided=True, image_size=None, ensemble=False, strength=1.0, clip=True
+):
+    """correct_batch's results, a guided one as a renderer (correction_renderer) that gives its rows
+    on demand: photo.write_photo takes it strip by strip, so the full-size result never exists in
+    float (predict.py: memory grows with the photo's width, not its area, beyond the photo itself)."""
     results = []
     for photo, (low_in, low_out) in zip(
         photos, network_outputs(photos, backend, max_side, image_size, ensemble)
@@ -138,7 +148,7 @@ def correct_batch(
         full_size = photo.shape[:2] == low_in.shape[:2]
         if guided:
             results.append(
-                render_correction(photo, fitted_correction(low_in, low_out, full_size), strength, clip)
+                correction_renderer(photo, fitted_correction(low_in, low_out, full_size), strength, clip)
             )
         elif full_size and strength == 1:
             results.append(np.ascontiguousarray(low_out))
@@ -176,6 +186,18 @@ def render_correction(photo, correction, strength=1.0, clip=True):
     """The guided result at `strength`: the maps, scaled to the strength, applied at the photo's
     full resolution (at the network's size too: no block grid, and strength acts on maps)."""
     return apply_affine_maps(*scale_strength(*correction["maps"], strength), photo, clip=clip)
+
+
+def correction_renderer(photo, correction, strength=1.0, clip=True):
+    """render_correction by rows: render(top, count) gives rows top .. top + count - 1 of the
+    result (the same values); render.shape is the result's (H, W)."""
+    coef_a, coef_b = scale_strength(*correction["maps"], strength)
+
+    def render(top, count):
+        return apply_affine_maps(coef_a, coef_b, photo, clip=clip, rows=(top, min(top + count, len(photo))))
+
+    render.shape = photo.shape[:2]
+    return render
 
 
 # ---------------------------------------------------------------- guided upsampling (the one formula)
@@ -257,29 +279,31 @@ def guided_upsample(low_in, low_out, full_in, strength=1.0, radius=None, eps=GUI
     return apply_affine_maps(coef_a, coef_b, full_in)
 
 
-def apply_affine_maps(coef_a, coef_b, full_in, strip_rows=64, out=None, clip=True):
+def apply_affine_maps(coef_a, coef_b, full_in, strip_rows=64, out=None, clip=True, rows=None):
     """out = A @ in + b at full resolution, with A and b bilinearly upsampled (as cv2.resize
     would) strip by strip: each strip's coefficients come from a warpAffine of the small maps,
     so a 24-megapixel photo never needs full-size coefficient maps and stays in cache. `out`:
     float32 in [0, 1] by default (unclipped with clip=False); a uint8 array is filled with the
-    result in 0..255, rounded."""
+    result in 0..255, rounded. `rows` = (first, end): only those rows of the result (out holds
+    end - first rows); each row's values are the same whatever range it is rendered in."""
     h, w = coef_b.shape[:2]
     full_h, full_w = full_in.shape[:2]
+    first, end = rows or (0, full_h)
     sx, sy = w / full_w, h / full_h
     maps = [np.ascontiguousarray(coef_a[:, :, i, :]) for i in range(3)] + [np.ascontiguousarray(coef_b)]
-    out = np.empty((full_h, full_w, 3), np.float32) if out is None else out
-    for top in range(0, full_h, strip_rows):
-        rows = min(strip_rows, full_h - top)
+    out = np.empty((end - first, full_w, 3), np.float32) if out is None else out
+    for top in range(first, end, strip_rows):  # a range from a multiple of strip_rows: the same strips
+        count = min(strip_rows, end - top)
         # dst (x, y) -> src ((x + 0.5) * sx - 0.5, (top + y + 0.5) * sy - 0.5): cv2.resize's bilinear grid.
         matrix = np.float32([[sx, 0, 0.5 * sx - 0.5], [0, sy, (top + 0.5) * sy - 0.5]])
         warp = lambda m: cv2.warpAffine(
             m,
             matrix,
-            (full_w, rows),
+            (full_w, count),
             flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
             borderMode=cv2.BORDER_REPLICATE,
         )
-        strip = full_in[top : top + rows]
+        strip, at = full_in[top : top + count], slice(top - first, top - first + count)
         if strip.dtype != np.float32:  # one conversion per strip, not one per channel product
             strip = strip.astype(np.float32)
         acc = warp(maps[3])
@@ -288,9 +312,9 @@ def apply_affine_maps(coef_a, coef_b, full_in, strip_rows=64, out=None, clip=Tru
             gain *= strip[:, :, i : i + 1]
             acc += gain
         if out.dtype == np.uint8:  # scaled, rounded and saturated in one pass (negatives clipped first)
-            out[top : top + rows] = cv2.convertScaleAbs(np.maximum(acc, 0, out=acc), alpha=255.0)
+            out[at] = cv2.convertScaleAbs(np.maximum(acc, 0, out=acc), alpha=255.0)
         elif clip:
-            np.clip(acc, 0, 1, out=out[top : top + rows])
+            np.clip(acc, 0, 1, out=out[at])
         else:
-            out[top : top + rows] = acc
+            out[at] = acc
     return out

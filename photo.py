@@ -510,22 +510,17 @@ def write_photo(path, rgb, alpha=None, info=None, strip=False):
     it (output_bits), its alpha (premultiplied again where the input's was). With `info`, the result
     goes back into the input's colour profile and carries its EXIF, IPTC and XMP (metadata.py:
     orientation 1, no thumbnail) and ICC profile; `strip` writes none of it, in sRGB. Written to a
-    temporary name first, then renamed."""
+    temporary name first, then renamed. `rgb` may also be a renderer (inference.lazy_results):
+    the result is then rendered, converted and quantized WRITE_ROWS rows at a time into the samples
+    the encoder takes, and never exists whole in float."""
     info = info or {}
     ext = os.path.splitext(path)[1].lower()
     bits = output_bits(ext, info.get("bit_depth", 8))
-    icc = None
-    if not strip:
-        if info.get("profile") is not None:
-            rgb = from_srgb(rgb, info["profile"])
-        icc = info.get("icc")
+    profile = None if strip else info.get("profile")
+    icc = None if strip else info.get("icc")
     alpha = None if ext in (".jpg", ".jpeg", ".heic", ".heif") else alpha
     associated = alpha is not None and info.get("alpha_associated") and ext in (".tif", ".tiff")
-    if associated:
-        rgb = rgb * alpha[..., None]
-    data = quantize(rgb, bits)
-    if alpha is not None:
-        data = np.dstack([data, quantize(alpha[..., None], bits)])
+    data = samples(rgb, alpha, profile, associated, bits)
     source = None if strip else info.get("source")
     meta = {"icc": icc, "associated": associated, "bits": bits, "source": source}
     meta["quality"] = info.get("quality", JPEG_QUALITY)
@@ -538,6 +533,27 @@ def write_photo(path, rgb, alpha=None, info=None, strip=False):
             metadata.copy_metadata(source, tmp)
 
     atomic_write(path, write)
+
+
+WRITE_ROWS = 256  # rows per strip from float result to samples (a multiple of apply_affine_maps' 64)
+
+
+def samples(rgb, alpha, profile, associated, bits):
+    """The encoder's samples (uint8 / uint16 H x W x 3, or 4 with alpha) of a float result, or of a
+    renderer's, strip by strip: into the profile's space (from_srgb), premultiplied where the
+    input was, quantized. Every step is per pixel, so the strips give what the whole would."""
+    height, width = rgb.shape[:2]
+    data = np.empty((height, width, 3 if alpha is None else 4), np.uint16 if bits > 8 else np.uint8)
+    for top in range(0, height, WRITE_ROWS):
+        part = rgb(top, WRITE_ROWS) if callable(rgb) else rgb[top : top + WRITE_ROWS]
+        if profile is not None:
+            part = from_srgb(part, profile)
+        if associated:
+            part = part * alpha[top : top + WRITE_ROWS, :, None]
+        data[top : top + WRITE_ROWS, :, :3] = quantize(part, bits)
+        if alpha is not None:
+            data[top : top + WRITE_ROWS, :, 3] = quantize(alpha[top : top + WRITE_ROWS], bits)
+    return data
 
 
 def quantize(x, bits):

@@ -19,7 +19,7 @@ import time
 import numpy as np
 from tqdm import tqdm
 
-from inference import correct_batch, load_backend, network_size
+from inference import lazy_results, load_backend, network_size
 from photo import ImageReadError, output_paths, read_photo, write_photo
 from config import ConfError, argument_parser, correction_settings, parse_with_conf
 from utils import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, fail, list_images
@@ -112,7 +112,7 @@ def correct_photos(paths, outputs, backend, correction, batch_size, show, strip,
     bar = tqdm(total=len(paths), desc="correcting", unit="photo", disable=len(paths) < 2)
     for batch in read_batches(paths, batch_size, backend, correction, failed, max_megapixels):
         # unclipped: write_photo clips in the photo's own colour space (wide gamuts reach beyond sRGB)
-        results = correct_batch([photo["rgb"] for photo in batch], backend, **correction, clip=False)
+        results = lazy_results([photo["rgb"] for photo in batch], backend, **correction, clip=False)
         for photo, result in zip(batch, results):
             out_path = outputs[photo["path"]]
             try:
@@ -122,7 +122,8 @@ def correct_photos(paths, outputs, backend, correction, batch_size, show, strip,
                 failed.append(f"could not write {out_path} ({photo['path']}): {first}; the folder goes on")
                 continue
             if show:
-                show_side_by_side(photo["rgb"], result, out_path)
+                full = result if isinstance(result, np.ndarray) else result(0, result.shape[0])
+                show_side_by_side(photo["rgb"], full, out_path)
             done += 1
         bar.update(len(batch))
     bar.close()

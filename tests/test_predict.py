@@ -362,3 +362,31 @@ def test_heic_keeps_the_case_of_its_extension():
     assert (
         output_extension("IMG_0001.HEIC", "same") == ".HEIC" and output_extension("a.CR2", "same") == ".tif"
     )
+
+
+def test_a_result_written_from_its_renderer_strip_by_strip_is_the_same_file_as_from_the_whole(tmp_path):
+    """predict.py writes a guided result from its renderer (inference.lazy_results), strips of
+    photo.WRITE_ROWS rows, never the whole result in float: the same samples as the whole array
+    gives, in sRGB and through a wide-gamut profile, with a premultiplied alpha too."""
+    import photo
+    from inference import correction_renderer, fit_maps, render_correction
+    from test_photo import ADOBE_RGB, GAMMA_22, make_icc
+
+    rng = np.random.default_rng(0)
+    rgb = np.clip(make_photo(700, 90).astype(np.float32) / 255 + rng.normal(0, 0.02, (700, 90, 3)), 0, 1)
+    rgb = rgb.astype(np.float32)
+    low = rgb[::7, ::7]
+    correction = {"maps": fit_maps(low, np.clip(low * 1.3 - 0.05, 0, 1))}
+    alpha = rng.random((700, 90)).astype(np.float32)
+    profile = photo.parse_matrix_profile(make_icc("wide", ADOBE_RGB, GAMMA_22))
+    for ext, info, a in (
+        (".jpg", {}, None),
+        (".png", {"bit_depth": 16, "profile": profile}, None),
+        (".tif", {"alpha_associated": True, "profile": profile}, alpha),
+    ):
+        whole = render_correction(rgb, correction, 0.8, clip=False)
+        lazy = correction_renderer(rgb, correction, 0.8, clip=False)
+        photo.write_photo(str(tmp_path / f"whole{ext}"), whole, a, dict(info))
+        photo.write_photo(str(tmp_path / f"lazy{ext}"), lazy, a, dict(info))
+        x, y = (photo.read_image(str(tmp_path / f"{n}{ext}"))[0] for n in ("whole", "lazy"))
+        assert np.array_equal(x, y), ext

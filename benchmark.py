@@ -7,6 +7,7 @@ time and peak memory per photo, and training throughput. Uses the `predict` sect
     python benchmark.py video     # frames/s at 1920x1080, both backends; flicker with and without smoothing
     python benchmark.py data      # training data at scale: start-up time and memory, one worker's items/s
     python benchmark.py gpu       # the CUDA path end to end on generated data (under 10 minutes)
+    python benchmark.py memory    # predict.py's peak memory on 12, 48 and 144 MP JPEGs
     python benchmark.py page      # the page's memory over 50 uploads of 12 MP photos in 10 sessions
 
 Each prints a table and writes results/benchmark_<what>.json. Run it on an idle machine.
@@ -37,7 +38,9 @@ ROOT = os.path.dirname(os.path.abspath(__file__))
 
 def parse_args():
     parser = argument_parser(__doc__, "predict")
-    parser.add_argument("what", choices=["model", "predict", "train", "video", "data", "gpu", "page"])
+    parser.add_argument(
+        "what", choices=["model", "predict", "train", "video", "data", "gpu", "page", "memory"]
+    )
     parser.add_argument(
         "--train-sizes",
         type=int,
@@ -59,6 +62,7 @@ def main():
             "data": bench_data,
             "gpu": bench_gpu,
             "page": bench_page,
+            "memory": bench_memory,
         }
         result = benches[args.what](dict(conf, train_sizes=args.train_sizes), work, args.conf)
     result["machine"] = f"{os.cpu_count()} CPU cores, torch threads {torch_threads()}"
@@ -202,6 +206,38 @@ def bench_predict(conf, work, conf_path):
                 f"{row['peak_rss_mb']:.0f} MB | {row['output_mb']:.1f} MB ({row['input_mb']:.1f} MB in) |"
             )
     return {"correction": correction, "output_format": fmt, "rows": rows}
+
+
+def bench_memory(conf, work, conf_path, megapixels=(12, 48, 144)):
+    """predict.py as a user runs it (the predict section's settings) on one synthetic 4:3 JPEG of
+    each size: its peak resident memory (ru_maxrss of a fresh process per size) and wall time."""
+    rows = []
+    print("| photo | peak memory | MB per megapixel | seconds |\n|---|---|---|---|")
+    for mp in megapixels:
+        width = int((mp * 1e6 * 4 / 3) ** 0.5) // 8 * 8
+        height = width * 3 // 4
+        photo = os.path.join(work, f"photo_{mp}mp.jpg")
+        write_image(photo, synthetic_photo(height, width, seed=mp))
+        probe = (
+            "import resource, subprocess, sys, time; t = time.perf_counter(); "
+            "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL); "
+            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, time.perf_counter() - t)"
+        )
+        command = [sys.executable, "predict.py", "--conf", conf_path, photo, "--result_output_dir", work]
+        done = subprocess.run(
+            [sys.executable, "-c", probe, *command], cwd=ROOT, capture_output=True, text=True, check=True
+        )
+        peak_kb, seconds = done.stdout.split()
+        rows.append(
+            {"megapixels": width * height / 1e6, "peak_mb": int(peak_kb) / 1024, "seconds": float(seconds)}
+        )
+        r = rows[-1]
+        print(
+            f"| {width}x{height} ({r['megapixels']:.0f} MP) | {r['peak_mb']:.0f} MB | "
+            f"{r['peak_mb'] / r['megapixels']:.1f} | {r['seconds']:.1f} s |"
+        )
+        os.remove(photo)
+    return {"rows": rows}
 
 
 def bench_page(conf, work, conf_path, sessions=10, uploads=5):

@@ -3,7 +3,7 @@ learning rates, the generator's forward pass, the losses (on the pyramid, and on
 to the photo as prediction ships it) and the optimiser steps, generator then discriminator.
 
 The lift and its losses run once per group of same-sized photos in a batch, not once per photo:
-the same sums, in fewer and larger operations (tests/test_train.py holds the per-photo reference)."""
+the same sums, in fewer and larger operations (tests/test_step.py holds the per-photo reference)."""
 
 import math
 import time

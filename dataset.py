@@ -150,7 +150,10 @@ class ExposureDataset(Dataset):
         return load_photo(entry, self.max_side) if isinstance(entry, str) else entry
 
     def __getitem__(self, key):
-        index, working_size = key if isinstance(key, tuple) else (key, None)
+        # key: an index, (index, working size) or, from WorkingSizeBatches, (index, size, epoch): a
+        # loader's persistent workers hold copies of this set that never see self.epoch change
+        key = key if isinstance(key, tuple) else (key, None)
+        index, working_size, epoch = key if len(key) == 3 else (*key, self.epoch)
         count = len(self.targets)
         for attempt in range(count):  # a file that fails to decode now: the next photo instead
             try:
@@ -162,7 +165,7 @@ class ExposureDataset(Dataset):
                 print(f"warning: {e}; item {index} takes the next photo instead", file=sys.stderr)
         else:
             raise ImageReadError("no training photo could be decoded")
-        rng = np.random.default_rng([self.seed, self.epoch if self.train else 0, index])
+        rng = np.random.default_rng([self.seed, epoch if self.train else 0, index])
         if given is not None and given.shape != target.shape:
             given = resize(given, *target.shape[:2])
         # (no draw at all when the fraction is 0, so crop training keeps its random stream)
@@ -255,9 +258,10 @@ def from_tensor(t):
 
 
 class WorkingSizeBatches:
-    """A batch sampler over `sampler`'s indices: each batch is [(index, working size)] with one
-    working size drawn per batch (weights `weights`), seeded by (seed, epoch), so all processes
-    draw the same size for the same step. With no working sizes, batches of plain indices."""
+    """A batch sampler over `sampler`'s indices: each batch is [(index, working size, epoch)] with
+    one working size drawn per batch (weights `weights`), seeded by (seed, epoch), so all processes
+    draw the same size for the same step (None with no working sizes: crops). The epoch travels
+    in the key, so persistent loader workers draw each epoch's own randomness."""
 
     def __init__(self, sampler, batch_size, sizes, weights, seed):
         self.sampler, self.batch_size, self.sizes, self.seed, self.epoch = sampler, batch_size, sizes, seed, 0
@@ -279,7 +283,7 @@ class WorkingSizeBatches:
             if len(batch) == self.batch_size:
                 size = int(rng.choice(self.sizes, p=self.p)) if self.sizes else None  # drawn for skipped too
                 if count >= self.skip:
-                    yield [(i, size) for i in batch] if size else batch
+                    yield [(i, size, self.epoch) for i in batch]
                 batch, count = [], count + 1
 
 

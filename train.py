@@ -179,10 +179,12 @@ def make_loader(train_set, conf, world, rank, device):
     batches = WorkingSizeBatches(
         sampler, conf["batch_size"], conf["working_sizes"], conf["working_size_weights"], conf["seed"]
     )
+    workers = loader_workers(conf["num_workers"], device)
     loader = DataLoader(
         train_set,
         batch_sampler=batches,
-        num_workers=loader_workers(conf["num_workers"], device),
+        num_workers=workers,
+        persistent_workers=workers > 0,  # not forked again each epoch (the epoch is in the keys)
         collate_fn=collate,
         pin_memory=device.type == "cuda",
     )

@@ -307,7 +307,7 @@ def test_whole_photo_items_at_a_working_size_are_padded_as_prediction_pads():
     # One working size per batch, the same for every process, and batches that stack.
     batches = WorkingSizeBatches(list(range(12)), 4, [16, 32], [1, 1], seed=0)
     drawn = list(batches)
-    assert len(drawn) == 3 and all(len({size for _, size in b}) == 1 for b in drawn)
+    assert len(drawn) == 3 and all(len({size for _, size, _ in b}) == 1 for b in drawn)
     assert drawn == list(batches)
     many = ExposureDataset(
         [make_photo(60, 90, seed=i) for i in range(4)] + [make_photo(90, 60, seed=9)],
@@ -655,3 +655,24 @@ def test_pyramid_kernel_is_made_once_per_device_and_type():
     x = torch.rand(1, 3, 8, 8)
     assert _gaussian_kernel(3, x) is _gaussian_kernel(3, x)
     assert _gaussian_kernel(3, x.double()).dtype == torch.float64
+
+
+def test_persistent_loader_workers_draw_each_epochs_own_items():
+    """The epoch travels in WorkingSizeBatches' keys: a persistent worker's copy of the set (whose
+    .epoch never changes) gives epoch 2 the same items as the set itself at epoch 2."""
+    from torch.utils.data import DataLoader, DistributedSampler
+
+    from dataset import WorkingSizeBatches, collate
+
+    photos = [make_photo(48, 64, seed=i) for i in range(4)]
+    data = ExposureDataset(photos, [None] * 4, (32, 32), SYNTHESIS, train=True, multiple=8)
+    batches = WorkingSizeBatches(DistributedSampler(data, 1, 0, shuffle=True, seed=0), 2, [32], [1], seed=0)
+    loader = DataLoader(data, batch_sampler=batches, num_workers=1, persistent_workers=True, collate_fn=collate)
+    seen = {}
+    for epoch in (0, 1):
+        batches.set_epoch(epoch)
+        seen[epoch] = [b[0] for b in loader]
+    data.epoch = 1  # as train.py sets it: the keys' epoch is what counts
+    direct = [collate([data[(i, size)] for i, size, _ in keys])[0] for keys in batches]
+    assert all(torch.equal(a, b) for a, b in zip(seen[1], direct))
+    assert not all(torch.equal(a, b) for a, b in zip(seen[0], seen[1]))

@@ -21,10 +21,10 @@ import time
 import numpy as np
 from starlette.requests import ClientDisconnect
 
-from inference import correction_renderer, load_backend, prepare_correction, render_correction
+from inference import correction_renderer, load_backend, prepare_correction, render_correction, shrink
 from photo import ImageReadError, photo_size, read_photo, result_paths, write_image, write_photo
 from config import ConfError, argument_parser, parse_with_conf
-from utils import fail, fit_long_side, resize
+from utils import fail, fit_long_side
 
 PREVIEW_SIDE = 1280  # the page shows photos at most this large; downloads are full size
 SESSION_SECONDS = 3600  # a session's photos are forgotten this long after its last use (as its files)
@@ -83,7 +83,7 @@ def load_photos(paths, max_megapixels):
                     f"{name} is {h * w / 1e6:.0f} MP; this page takes up to {max_megapixels:.0f} MP"
                 )
                 continue
-            rgb, alpha, info = read_photo(path, 0)  # the size was checked just above
+            rgb, alpha, info = read_photo(path, 0, rows=True)  # the size was checked just above
         except ImageReadError as e:
             messages.append(
                 f"{name} {e.reason}"
@@ -144,7 +144,7 @@ def pixels(photo):
     """(rgb, alpha, info): the decoded photo the first time (then dropped), else the upload read again."""
     if "rgb" in photo:
         return photo.pop("rgb"), photo.pop("alpha"), photo["info"]
-    rgb, alpha, info = read_photo(photo["path"], 0)
+    rgb, alpha, info = read_photo(photo["path"], 0, rows=True)
     return rgb, alpha, info
 
 
@@ -153,7 +153,7 @@ def write_previews(rgb, correction, strength, folder, index):
     after is the correction's maps applied to the shrunk photo (they hold at any size)."""
     os.makedirs(folder, exist_ok=True)
     h, w = fit_long_side(*rgb.shape[:2], PREVIEW_SIDE)
-    before = np.clip(rgb if rgb.shape[:2] == (h, w) else resize(np.clip(rgb, 0, 1), h, w), 0, 1)
+    before = np.clip(shrink(rgb, h, w), 0, 1)
     paths = []
     for kind, x in (("before", before), ("after", render_correction(before, correction, strength))):
         paths.append(os.path.join(folder, f"{index}_{kind}.jpg"))

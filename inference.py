@@ -92,6 +92,23 @@ def network_size(height, width, backend, max_side, image_size=None):
     return fit_long_side(height, width, max_side) if max_side else (height, width)
 
 
+def shrink(photo, height, width, strip_rows=256):
+    """The photo at height x width (utils.resize), from an array or from a row function
+    (photo.read_photo(rows=True)); a row function's photo is shrunk in strips across (area
+    averages of whole rows), then down: the same averages to float rounding, never whole in float."""
+    full_h, full_w = photo.shape[:2]
+    if not callable(photo) or height * width >= full_h * full_w:
+        whole = photo(0, full_h) if callable(photo) else photo
+        return whole if whole.shape[:2] == (height, width) else resize(whole, height, width)
+    across = [
+        cv2.resize(
+            photo(top, strip_rows), (width, min(strip_rows, full_h - top)), interpolation=cv2.INTER_AREA
+        )
+        for top in range(0, full_h, strip_rows)
+    ]
+    return cv2.resize(np.concatenate(across), (width, height), interpolation=cv2.INTER_AREA)
+
+
 def run_network(batch, backend, ensemble=False):
     """The backend on an N x 3 x H x W batch; with `ensemble`, the mean over the four flips (none,
     horizontal, vertical, both), each flipped back: a cheap self-ensemble at a small working size."""
@@ -111,7 +128,7 @@ def network_outputs(photos, backend, max_side, image_size=None, ensemble=False):
     assert len(sizes) == 1, "photos in one batch must share a network size"
     net_h, net_w = sizes.pop()
     # clipped: a photo from a wide-gamut profile holds sRGB values beyond [0, 1] (photo.read_photo)
-    small = [np.clip(p if p.shape[:2] == (net_h, net_w) else resize(p, net_h, net_w), 0, 1) for p in photos]
+    small = [np.clip(shrink(p, net_h, net_w), 0, 1) for p in photos]
     m = backend.multiple
     pad_h, pad_w = -(-net_h // m) * m, -(-net_w // m) * m
     if backend.fixed_size and (pad_h, pad_w) != tuple(backend.fixed_size):
@@ -154,7 +171,8 @@ def lazy_results(
             results.append(np.ascontiguousarray(low_out))
         else:
             lifted = low_out if full_size else resize(low_out, *photo.shape[:2])
-            results.append(np.clip(lifted if strength == 1 else photo + strength * (lifted - photo), 0, 1))
+            whole = photo(0, photo.shape[0]) if callable(photo) else photo
+            results.append(np.clip(lifted if strength == 1 else whole + strength * (lifted - whole), 0, 1))
     return results
 
 
@@ -194,7 +212,9 @@ def correction_renderer(photo, correction, strength=1.0, clip=True):
     coef_a, coef_b = scale_strength(*correction["maps"], strength)
 
     def render(top, count):
-        return apply_affine_maps(coef_a, coef_b, photo, clip=clip, rows=(top, min(top + count, len(photo))))
+        return apply_affine_maps(
+            coef_a, coef_b, photo, clip=clip, rows=(top, min(top + count, photo.shape[0]))
+        )
 
     render.shape = photo.shape[:2]
     return render
@@ -303,7 +323,10 @@ def apply_affine_maps(coef_a, coef_b, full_in, strip_rows=64, out=None, clip=Tru
             flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
             borderMode=cv2.BORDER_REPLICATE,
         )
-        strip, at = full_in[top : top + count], slice(top - first, top - first + count)
+        strip = (
+            full_in(top, count) if callable(full_in) else full_in[top : top + count]
+        )  # read_photo(rows=True)
+        at = slice(top - first, top - first + count)
         if strip.dtype != np.float32:  # one conversion per strip, not one per channel product
             strip = strip.astype(np.float32)
         acc = warp(maps[3])

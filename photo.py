@@ -96,15 +96,18 @@ def check_declared_size(path, h, w, max_megapixels):
         )
 
 
-def read_photo(path, max_megapixels=MAX_MEGAPIXELS):
+def read_photo(path, max_megapixels=MAX_MEGAPIXELS, rows=False):
     """Read a photo as (rgb, alpha, info): rgb float32 H x W x 3 in sRGB with the EXIF orientation
     applied (in [0, 1], or beyond it for colours outside sRGB that a wider profile holds), alpha
     float32 H x W or None (straight, not premultiplied), info {format, bit_depth, icc, profile,
     source, alpha_associated} for write_photo. Grayscale becomes RGB, CMYK is converted, 16-bit
     PNG/TIFF and 10/12-bit HEIF keep their precision. ImageReadError if the file cannot be read, or
-    declares more than max_megapixels (0: no limit)."""
+    declares more than max_megapixels (0: no limit). With `rows`, rgb of a photo without alpha is a
+    row function instead (photo_rows): its 8 or 16-bit samples are kept, and each strip becomes
+    float sRGB when it is asked for, so that a large photo never exists whole in float."""
     if path.lower().endswith(RAW_EXTENSIONS):
-        return read_raw(path, max_megapixels)
+        rgb, alpha, info = read_raw(path, max_megapixels)
+        return (photo_rows(rgb, 1 / 65535.0, info) if rows else rgb.astype(np.float32) / 65535.0), alpha, info
     kind = None
     try:
         with Image.open(path) as im:
@@ -124,6 +127,8 @@ def read_photo(path, max_megapixels=MAX_MEGAPIXELS):
     rgb = data[..., :3] if channels >= 3 else np.repeat(data[..., :1], 3, axis=2)
     alpha = data[..., 3] if channels == 4 else data[..., 1] if channels == 2 else None
     scale = 1.0 / (2 ** info["bit_depth"] - 1)
+    if rows and alpha is None and channels >= 3:
+        return photo_rows(rgb, scale, info), None, info
     rgb = rgb.astype(np.float32, order="C")  # one copy, contiguous whatever the slicing above
     rgb *= scale  # in place: a 24-megapixel photo is 288 MB in float32
     alpha = None if alpha is None else alpha.astype(np.float32) * scale
@@ -134,6 +139,27 @@ def read_photo(path, max_megapixels=MAX_MEGAPIXELS):
     else:  # a grey photo turned RGB: a grey profile does not describe its RGB values
         info.update(icc=None, profile=None)
     return rgb, alpha, info
+
+
+def photo_rows(samples, scale, info, strip_rows=256):
+    """A photo as a row function: rows(top, count) gives those rows as float32 sRGB, as read_photo
+    gives the whole (samples x scale, then to_srgb); rows.shape is (H, W, 3). `info` is left as
+    the whole photo's conversion leaves it (its profile, for writing back)."""
+    original = dict(info)
+    to_srgb(np.zeros((1, 1, 3), np.float32), info)
+
+    def rows(top, count):
+        part = samples[top : top + count].astype(np.float32)
+        part *= scale
+        return to_srgb(part, dict(original))
+
+    rows.shape = tuple(samples.shape[:2]) + (3,)
+    return rows
+
+
+def photo_pixels(rgb):
+    """A photo as an array, whole: read_photo's rgb either way."""
+    return rgb(0, rgb.shape[0]) if callable(rgb) else rgb
 
 
 def photo_size(path):
@@ -224,7 +250,7 @@ def read_raw(path, max_megapixels=MAX_MEGAPIXELS):
         raise ImageReadError(
             f"cannot read {path}: not a readable camera RAW file ({type(e).__name__})"
         ) from None
-    return data.astype(np.float32) / 65535.0, None, info
+    return data, None, info  # uint16 samples: read_photo scales them
 
 
 MOSTLY_CLIPPED = 0.5  # a development with more than this share of pure white pixels is suspect

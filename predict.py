@@ -20,7 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from inference import lazy_results, load_backend, network_size
-from photo import ImageReadError, output_paths, read_photo, write_photo
+from photo import ImageReadError, output_paths, photo_pixels, read_photo, write_photo
 from config import ConfError, argument_parser, correction_settings, parse_with_conf
 from utils import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, fail, list_images
 
@@ -123,7 +123,7 @@ def correct_photos(paths, outputs, backend, correction, batch_size, show, strip,
                 continue
             if show:
                 full = result if isinstance(result, np.ndarray) else result(0, result.shape[0])
-                show_side_by_side(photo["rgb"], full, out_path)
+                show_side_by_side(photo_pixels(photo["rgb"]), full, out_path)
             done += 1
         bar.update(len(batch))
     bar.close()
@@ -166,7 +166,9 @@ def read_batches(paths, batch_size, backend, correction, failed, max_megapixels)
     batch = []
     for path in paths:
         try:
-            rgb, alpha, info = read_photo(path, max_megapixels)
+            rgb, alpha, info = read_photo(
+                path, max_megapixels, rows=True
+            )  # strips: the photo stays in its samples
         except ImageReadError as e:
             failed.append(str(e))
             continue

@@ -18,6 +18,8 @@ ARCH_KEYS = (
     "iaff_r",
     "use_psa",
     "use_global_head",
+    "global_view",
+    "auto_strength",
 )
 
 
@@ -29,6 +31,8 @@ _ARCH_SCHEMA = {
     "iaff_r": "posint",
     "use_psa": "bool",
     "use_global_head": "bool",
+    "global_view": "view",
+    "auto_strength": "bool",
 }
 
 # Every key each section must have, and its kind (checked by _check_value).
@@ -207,6 +211,7 @@ def _kinds(level_count):
             '"same" (each photo in its own format) or one of "jpg", "png", "tif", "webp", "heic"',
         ),
         "precision": (lambda v: v in ("auto", "bf16", "fp32"), '"auto", "bf16" or "fp32"'),
+        "view": (lambda v: v in ("blocks", "whole"), '"blocks" or "whole"'),
         "cache": (lambda v: v in ("auto", True, False), '"auto", true or false'),
         "workers": (lambda v: v == "auto" or (is_int(v) and v >= 0), '"auto" or a non-negative integer'),
         "file": (lambda v: isinstance(v, str) and os.path.isfile(v), "an existing file"),
@@ -231,7 +236,7 @@ def _kinds(level_count):
 OUTPUT_FORMATS = ("same", "jpg", "png", "tif", "webp", "heic")
 
 # Kinds whose value is a string: given on the command line, the text is taken as it is ("0" stays "0").
-STRING_KINDS = ("str", "file", "file_or_empty", "dir", "dir_or_empty", "path", "format", "precision")
+STRING_KINDS = ("str", "file", "file_or_empty", "dir", "dir_or_empty", "path", "format", "precision", "view")
 
 
 def _check_value(kind, value, level_count):

@@ -144,44 +144,84 @@ class PolarizedSelfAttention(nn.Module):
 
 
 class GlobalHead(nn.Module):
-    """use_global_head: one colour matrix with offset and three tone curves per photo, predicted
-    from a thumbnail (the photo averaged over 2^(levels-1) x 2^(levels-1) blocks, the coarsest
-    level's size) and applied to the input before the pyramid, so that the U-Nets' capacity goes to
-    local corrections. Starts as the identity (its last layer is zero), so a trained pyramid
-    network warm-starts it unchanged. Written with 4-D ops only (no einsum, no 5-D tensors), which
-    ONNX and Rockchip's NPU compiler take."""
+    """use_global_head: one colour matrix with offset and three tone curves per photo, applied to
+    the input before the pyramid, so that the U-Nets' capacity goes to local corrections. Starts as
+    the identity (its last layer is zero), so a trained pyramid network warm-starts it unchanged.
 
-    def __init__(self, pool, knots=8, width=64):
+    What it decides from (`view`):
+    - "blocks": the photo averaged over 2^(levels-1) x 2^(levels-1) blocks (16x16 at 128 px);
+    - "whole": a thumbnail 4x finer on each side (64 px at 128) through a deeper small CNN, beside
+      soft histograms of the whole photo's luminance, each channel and saturation.
+    With `auto_strength` it also predicts how far the photo is from well exposed, a strength in
+    (0, 1) by which the generator scales its whole correction (returned as a second output).
+    Written with 4-D ops only (no einsum, no 5-D tensors), which ONNX and Rockchip's NPU take."""
+
+    def __init__(self, pool, knots=8, width=64, view="blocks", auto_strength=False):
         super().__init__()
-        self.pool, self.knots = pool, knots
-        self.features = nn.Sequential(
-            nn.Conv2d(3, 16, 3, padding=1),
-            nn.LeakyReLU(0.2, inplace=True),
-            nn.Conv2d(16, 32, 3, stride=2, padding=1),
-            nn.LeakyReLU(0.2, inplace=True),
-            nn.Conv2d(32, width, 3, stride=2, padding=1),
-            nn.LeakyReLU(0.2, inplace=True),
-        )
-        self.mlp = nn.Sequential(nn.Linear(2 * width, width), nn.LeakyReLU(0.2, inplace=True))
+        self.knots, self.view, self.auto_strength = knots, view, auto_strength
+        whole = view == "whole"
+        self.pool = max(1, pool // 4) if whole else pool
+        widths = [16, 32, width, width] if whole else [16, 32, width]
+        layers, cin = [], 3
+        for i, cout in enumerate(widths):
+            layers += [nn.Conv2d(cin, cout, 3, stride=1 if i == 0 and not whole else 2, padding=1)]
+            layers += [nn.LeakyReLU(0.2, inplace=True)]
+            cin = cout
+        self.features = nn.Sequential(*layers)
+        inputs = 2 * width + (HISTOGRAM_FEATURES if whole else 0)
+        self.mlp = nn.Sequential(nn.Linear(inputs, width), nn.LeakyReLU(0.2, inplace=True))
         self.params = nn.Linear(width, 12 + 3 * knots)  # 3x3 matrix, 3 offsets, 3 curves' slopes
         nn.init.zeros_(self.params.weight), nn.init.zeros_(self.params.bias)
+        if auto_strength:  # starts at sigmoid(3) = 0.95 for every photo
+            self.strength = nn.Linear(width, 1)
+            nn.init.zeros_(self.strength.weight), nn.init.constant_(self.strength.bias, 3.0)
 
     def forward(self, x):
-        f = self.features(F.avg_pool2d(x, self.pool))
-        p = self.params(self.mlp(torch.cat([f.mean(dim=(2, 3)), f.amax(dim=(2, 3))], 1)))
-        n, k = x.shape[0], self.knots
-        matrix, offset = p[:, :9], p[:, 9:12]
-        y = x + offset.reshape(n, 3, 1, 1)  # (I + matrix) x + offset
-        for j in range(3):
-            y = y + matrix[:, j::3].reshape(n, 3, 1, 1) * x[:, j : j + 1]
-        # Per-channel piecewise-linear curves on [0, 1]: slope 1 + s_k (at least 0.05) on the k-th
-        # of `knots` equal segments; all s_k = 0 is the identity, and a curve never falls.
-        slopes = (1 + p[:, 12:].reshape(n, 3, k)).clamp(min=0.05)
-        out = 0
-        for i in range(k):
-            segment = (y - i / k).clamp(0, 1 / k)
-            out = out + slopes[:, :, i].reshape(n, 3, 1, 1) * segment
-        return out
+        thumb = F.avg_pool2d(x, self.pool)
+        f = self.features(thumb)
+        f = [f.mean(dim=(2, 3)), f.amax(dim=(2, 3))]
+        if self.view == "whole":
+            f.append(soft_histograms(thumb))
+        h = self.mlp(torch.cat(f, 1))
+        y = apply_colour(x, self.params(h), self.knots)
+        return (y, torch.sigmoid(self.strength(h))) if self.auto_strength else y
+
+
+# Bins of the whole view's histograms: luminance finer than each channel and saturation.
+HISTOGRAM_BINS = {"luminance": 32, "channel": 16, "saturation": 16}
+HISTOGRAM_FEATURES = HISTOGRAM_BINS["luminance"] + 3 * HISTOGRAM_BINS["channel"] + HISTOGRAM_BINS["saturation"]
+
+
+def soft_histograms(x):
+    """N x 3 x H x W in [0, 1] -> N x HISTOGRAM_FEATURES: the share of pixels in each bin with
+    triangular (linear) binning, so each histogram sums to 1 and moves smoothly with the photo."""
+    luminance = 0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]
+    saturation = x.amax(dim=1, keepdim=True) - x.amin(dim=1, keepdim=True)
+    signals = [(luminance, "luminance")] + [(x[:, c : c + 1], "channel") for c in range(3)]
+    out = []
+    for signal, kind in signals + [(saturation, "saturation")]:
+        bins = HISTOGRAM_BINS[kind]
+        centres = torch.linspace(0, 1, bins, device=x.device, dtype=x.dtype).reshape(1, bins, 1, 1)
+        weight = (1 - (signal.clamp(0, 1) - centres).abs() * (bins - 1)).clamp(min=0)
+        out.append(weight.mean(dim=(2, 3)))
+    return torch.cat(out, 1)
+
+
+def apply_colour(x, p, knots):
+    """The head's transform: (I + matrix) x + offset, then per-channel piecewise-linear curves on
+    [0, 1]: slope 1 + s_k (at least 0.05) on the k-th of `knots` equal segments; all parameters 0
+    is the identity, and a curve never falls. `p`: N x (12 + 3 knots)."""
+    n, k = x.shape[0], knots
+    matrix, offset = p[:, :9], p[:, 9:12]
+    y = x + offset.reshape(n, 3, 1, 1)
+    for j in range(3):
+        y = y + matrix[:, j::3].reshape(n, 3, 1, 1) * x[:, j : j + 1]
+    slopes = (1 + p[:, 12:].reshape(n, 3, k)).clamp(min=0.05)
+    out = 0
+    for i in range(k):
+        segment = (y - i / k).clamp(0, 1 / k)
+        out = out + slopes[:, :, i].reshape(n, 3, 1, 1) * segment
+    return out
 
 
 # ---------------------------------------------------------------- generator
@@ -248,10 +288,13 @@ class Generator(nn.Module):
         iaff_r=4,
         use_psa=False,
         use_global_head=False,
+        global_view="blocks",
+        auto_strength=False,
     ):
         super().__init__()
         self.level_count = laplacian_level_count
-        self.global_head = GlobalHead(2 ** (laplacian_level_count - 1)) if use_global_head else None
+        pool = 2 ** (laplacian_level_count - 1)
+        self.global_head = GlobalHead(pool, view=global_view, auto_strength=auto_strength) if use_global_head else None
         self.multiple = size_multiple(laplacian_level_count, layer_count_of_every_unet)
         # Index 0 is the coarsest level, as the conf lists U-Nets coarse to fine.
         self.unets = nn.ModuleList(
@@ -274,12 +317,19 @@ class Generator(nn.Module):
         return_levels the per-level results coarse to fine (the last is the image)."""
         if not (torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()):
             check_size_multiple(x.shape[-2], x.shape[-1], self.multiple)
+        source, strength = x, None
         if self.global_head is not None:
             x = self.global_head(x)
+            if self.global_head.auto_strength:
+                x, strength = x
         bands = laplacian_pyramid(x, self.level_count)[::-1]  # coarse to fine
         outputs = [self.unets[0](bands[0])]
         for unet, up, band in zip(self.unets[1:], self.level_ups, bands[1:]):
             outputs.append(unet(band + up(outputs[-1])))
+        if strength is not None:  # each level moves from the input's own level by the strength
+            s = strength.reshape(-1, 1, 1, 1)
+            inputs = gaussian_pyramid(source, self.level_count)[::-1]
+            outputs = [a + s * (b - a) for a, b in zip(inputs, outputs)]
         return outputs if return_levels else outputs[-1]
 
 
@@ -308,7 +358,7 @@ def arch_from_conf(conf):
 
 
 # Architecture keys added after the first checkpoints were written, and what older ones mean by them.
-ARCH_DEFAULTS = {"use_global_head": False}
+ARCH_DEFAULTS = {"use_global_head": False, "global_view": "blocks", "auto_strength": False}
 
 
 def build_generator(arch):

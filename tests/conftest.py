@@ -17,6 +17,8 @@ TINY_ARCH = {
     "iaff_r": 4,
     "use_psa": False,
     "use_global_head": False,
+    "global_view": "blocks",
+    "auto_strength": False,
 }
 
 

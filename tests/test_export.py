@@ -163,15 +163,19 @@ def test_docs_board_snippet_takes_its_size_from_the_model_description():
     assert not [n for n in ("512", "256", "128") if n in snippet]
 
 
-def test_global_head_exports_to_onnx_and_rknn(tmp_path):
-    """use_global_head (with a non-identity transform) runs the same in ONNX Runtime and in the
-    RKNN fp16 simulator: 4-D ops only."""
+@pytest.mark.parametrize("view, auto", [("blocks", False), ("whole", True)])
+def test_global_head_exports_to_onnx_and_rknn(tmp_path, view, auto):
+    """use_global_head (with a non-identity transform), either view, with and without the automatic
+    strength, runs the same in ONNX Runtime and in the RKNN fp16 simulator: 4-D ops only."""
     torch.manual_seed(0)
-    arch = {**TINY_ARCH, "use_global_head": True}
+    arch = {**TINY_ARCH, "use_global_head": True, "global_view": view, "auto_strength": auto}
     generator = build_generator(arch).eval()
     with torch.no_grad():
         generator.global_head.params.weight.normal_(0, 0.05)
         generator.global_head.params.bias[9:12] = 0.05
+        if auto:
+            generator.global_head.strength.weight.normal_(0, 0.5)
+            generator.global_head.strength.bias.fill_(0.5)
     path = str(tmp_path / "head.onnx")
     export_onnx(generator, arch, path, (1, 3, 32, 48), dynamic=True)
     x = np.random.default_rng(2).random((1, 3, 64, 48), dtype=np.float32)

@@ -10,6 +10,8 @@ from model import (
     build_generator,
     export_generator_weights,
     gaussian_pyramid,
+    soft_histograms,
+    HISTOGRAM_BINS,
     init_from_smaller,
     laplacian_pyramid,
     load_generator,
@@ -26,6 +28,8 @@ DEFAULT_ARCH = {
     "iaff_r": 4,
     "use_psa": False,
     "use_global_head": False,
+    "global_view": "blocks",
+    "auto_strength": False,
 }
 
 
@@ -209,8 +213,48 @@ def test_global_head_starts_as_identity_and_learns_a_global_transform():
 
 
 def test_a_checkpoint_from_before_use_global_head_loads_as_without_it(tmp_path):
-    old_arch = {k: v for k, v in TINY_ARCH.items() if k != "use_global_head"}
+    added = ("use_global_head", "global_view", "auto_strength")
+    old_arch = {k: v for k, v in TINY_ARCH.items() if k not in added}
     g = build_generator(TINY_ARCH)
     torch.save({"arch": old_arch, "generator": g.state_dict()}, tmp_path / "old.pth")
     loaded, arch = load_generator(str(tmp_path / "old.pth"))
     assert arch["use_global_head"] is False and loaded.global_head is None
+    assert arch["global_view"] == "blocks" and arch["auto_strength"] is False
+
+
+def test_the_whole_view_head_starts_as_identity_and_reads_the_photos_histograms():
+    """global_view "whole": at initialisation the network equals the same one without the head;
+    its histograms are shares of the pixels (each sums to 1) and follow the photo's brightness."""
+    plain = build_generator(TINY_ARCH).eval()
+    whole = build_generator({**TINY_ARCH, "use_global_head": True, "global_view": "whole"}).eval()
+    whole.load_state_dict({**whole.state_dict(), **plain.state_dict()})
+    x = torch.rand(2, 3, 32, 48)
+    with torch.no_grad():
+        assert torch.equal(whole(x), plain(x))
+    dark, bright = soft_histograms(torch.full((1, 3, 8, 8), 0.1)), soft_histograms(torch.full((1, 3, 8, 8), 0.9))
+    parts = [HISTOGRAM_BINS["luminance"]] + [HISTOGRAM_BINS["channel"]] * 3 + [HISTOGRAM_BINS["saturation"]]
+    for histogram in (dark, bright, soft_histograms(x)):
+        assert torch.allclose(torch.stack([h.sum(1) for h in histogram.split(parts, 1)], 1), torch.ones(1, 5))
+    luminance = torch.arange(HISTOGRAM_BINS["luminance"], dtype=torch.float32)
+    mean_bin = lambda h: float((h[0, : len(luminance)] * luminance).sum())  # noqa: E731
+    assert mean_bin(dark) == pytest.approx(0.1 * (len(luminance) - 1), abs=1e-4)
+    assert mean_bin(bright) == pytest.approx(0.9 * (len(luminance) - 1), abs=1e-4)
+
+
+def test_auto_strength_scales_the_whole_correction_at_every_level():
+    """auto_strength: a strength of 0 gives back the input (its own pyramid level at every level),
+    1 the network's full correction; in between, the input moved that share of the way."""
+    arch = {**TINY_ARCH, "use_global_head": True, "global_view": "whole", "auto_strength": True}
+    auto = build_generator(arch).eval()
+    full = build_generator({**arch, "auto_strength": False}).eval()
+    full.load_state_dict({k: v for k, v in auto.state_dict().items() if "strength" not in k})
+    x = torch.rand(2, 3, 32, 48)
+    with torch.no_grad():
+        assert 0.9 < float(auto.global_head(x)[1].min()) < 0.99  # starts near 1 for every photo
+        auto.global_head.strength.bias.fill_(-40.0)
+        for got, level in zip(auto(x, return_levels=True), gaussian_pyramid(x, 3)[::-1]):
+            assert torch.allclose(got, level, atol=1e-6)
+        auto.global_head.strength.bias.fill_(40.0)
+        assert torch.allclose(auto(x), full(x), atol=1e-6)
+        auto.global_head.strength.bias.fill_(0.0)  # strength 0.5
+        assert torch.allclose(auto(x), (x + full(x)) / 2, atol=1e-6)

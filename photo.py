@@ -270,8 +270,9 @@ def develop(raw, **options):
 
 
 def clipped_share(data, top):
-    """The share of pixels at the top value in every channel."""
-    return float((data.min(axis=-1) >= top).mean())
+    """The share of pixels at the top value in every channel, within 0.2% of it: LibRaw's colour
+    matrix rounds clipped 16-bit white to 65534 in some channels."""
+    return float((data.min(axis=-1) >= top - top // 500).mean())
 
 
 def preview_clipped_share(raw):

@@ -97,24 +97,26 @@ def save(path, rgb, fmt, **kwargs):
     Image.fromarray(rgb).save(path, fmt, **kwargs)
 
 
-def make_dng(path, make="TestMake", model="TestModel", extra=(), size=(48, 64), white=4095):
-    """A small Bayer (RGGB) DNG that LibRaw decodes: 12-bit samples (400-2000), identity colour
-    matrix, white level `white`."""
+def make_dng(
+    path, make="TestMake", model="TestModel", extra=(), size=(48, 64), white=4095, cfa=None, preview=None
+):
+    """A small Bayer (RGGB) DNG that LibRaw decodes: 12-bit samples (400-2000, or `cfa`), identity
+    colour matrix, white level `white`; with `preview` (8-bit RGB) that preview in IFD 0 and the
+    raw data in its SubIFD, as cameras write them."""
     import tifffile
 
     h, w = size
     y, x = np.mgrid[0:h, 0:w]
     planes = [1200 + 800 * np.sin(x / 9.0), 1500 + 700 * np.cos(y / 7.0), 900 + 500 * np.sin((x + y) / 11.0)]
-    cfa = np.zeros((h, w), np.uint16)
-    cfa[0::2, 0::2], cfa[1::2, 1::2] = planes[0][0::2, 0::2], planes[2][1::2, 1::2]
-    cfa[0::2, 1::2], cfa[1::2, 0::2] = planes[1][0::2, 1::2], planes[1][1::2, 0::2]
+    if cfa is None:
+        cfa = np.zeros((h, w), np.uint16)
+        cfa[0::2, 0::2], cfa[1::2, 1::2] = planes[0][0::2, 0::2], planes[2][1::2, 1::2]
+        cfa[0::2, 1::2], cfa[1::2, 0::2] = planes[1][0::2, 1::2], planes[1][1::2, 0::2]
     identity = tuple(v for d in (1, 0, 0, 0, 1, 0, 0, 0, 1) for v in (d * 10000, 10000))
+    raw_tags = [(33421, "H", 2, (2, 2), True), (33422, "B", 4, (0, 1, 1, 2), True), (50717, "I", 1, white, True)]
     tags = [
-        (33421, "H", 2, (2, 2), True),
-        (33422, "B", 4, (0, 1, 1, 2), True),
         (50706, "B", 4, (1, 4, 0, 0), True),
         (50708, "s", 0, "Test Camera", True),
-        (50717, "I", 1, white, True),
         (50721, "2i", 9, identity, True),
         (50728, "2I", 3, (1, 2, 1, 1, 1, 2), True),
         (50778, "H", 1, 21, True),
@@ -123,7 +125,12 @@ def make_dng(path, make="TestMake", model="TestModel", extra=(), size=(48, 64), 
         (306, "s", 0, "2022:02:02 10:00:00", True),
         *extra,
     ]
-    tifffile.imwrite(path, cfa, photometric=32803, extratags=tags, subfiletype=0)
+    if preview is None:
+        tifffile.imwrite(path, cfa, photometric=32803, extratags=tags + raw_tags, subfiletype=0)
+        return
+    with tifffile.TiffWriter(path) as tif:
+        tif.write(preview, photometric="rgb", subfiletype=1, subifds=1, extratags=tags)
+        tif.write(cfa, photometric=32803, subfiletype=0, extratags=raw_tags)
 
 
 # ---------------------------------------------------------------- colour conversion
@@ -498,6 +505,20 @@ def test_a_raw_that_develops_mostly_white_below_its_datas_level_is_developed_at_
     assert "white level" in info["note"] and "pure white" in info["note"]
     make_dng(str(tmp_path / "normal.dng"))
     assert "note" not in photo.read_photo(str(tmp_path / "normal.dng"))[2]
+
+
+def test_a_raw_that_develops_mostly_white_while_its_preview_does_not_is_refused_with_the_reason(tmp_path):
+    """Data at the file's own white level everywhere (no higher level to develop at) with an
+    embedded preview of ordinary tones: a misread RAW, refused by name; the same file whose
+    preview is white too (a photo of a white wall, blown out) is developed as it is."""
+    white = np.full((48, 64), 4095, np.uint16)
+    tones = (np.random.default_rng(0).random((24, 32, 3)) * 200 + 20).astype(np.uint8)
+    make_dng(str(tmp_path / "misread.dng"), cfa=white, preview=tones)
+    with pytest.raises(photo.ImageReadError, match=r"misread.dng: it develops 100% pure white while its embedded "):
+        photo.read_photo(str(tmp_path / "misread.dng"))
+    make_dng(str(tmp_path / "wall.dng"), cfa=white, preview=np.full((24, 32, 3), 255, np.uint8))
+    rgb, _, info = photo.read_photo(str(tmp_path / "wall.dng"))
+    assert rgb.min() > 0.99 and "note" not in info
 
 
 def test_a_photo_read_as_rows_gives_the_same_pixels_as_read_whole(tmp_path):

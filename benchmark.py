@@ -48,6 +48,11 @@ def parse_args():
         default=[],
         help="train: the working sizes to time (default: the train section's first; each costs minutes)",
     )
+    parser.add_argument(
+        "--p3-from",
+        default=os.path.join(ROOT, "..", "shared", "data", "realphotos", "iphone_15_pro.heic"),
+        help="predict: a photo whose Display P3 profile tags the P3 HEIC row (default: the shared phone photo)",
+    )
     return parse_with_conf(parser, "predict")
 
 
@@ -64,7 +69,9 @@ def main():
             "page": bench_page,
             "memory": bench_memory,
         }
-        result = benches[args.what](dict(conf, train_sizes=args.train_sizes), work, args.conf)
+        result = benches[args.what](
+            dict(conf, train_sizes=args.train_sizes, p3_from=args.p3_from), work, args.conf
+        )
     result["machine"] = f"{os.cpu_count()} CPU cores, torch threads {torch_threads()}"
     os.makedirs(os.path.join(ROOT, "results"), exist_ok=True)
     with open(os.path.join(ROOT, "results", f"benchmark_{args.what}.json"), "w") as f:
@@ -168,11 +175,14 @@ def bench_predict(conf, work, conf_path):
         f"| peak memory | output size (input size; output_format {conf['output_format']}) |\n"
         "|---|---|---|---|---|---|---|"
     )
-    # 12 MP as a phone writes it, JPEG and HEIC (the HEIC encoder's preset is the cost: issue 29)
-    cases = ((850, 1280, ".jpg"), (4000, 6000, ".jpg"), (3024, 4032, ".jpg"), (3024, 4032, ".heic"))
-    for height, width, ext in cases:
-        photo = os.path.join(work, f"photo_{width}x{height}{ext}")
-        write_image(photo, synthetic_photo(height, width))
+    # 12 MP as a phone writes it, JPEG and HEIC (the HEIC encoder's preset is the cost: issue 29), and
+    # the same HEIC tagged Display P3 as phones write them (the colour conversion's cost: issue 40)
+    p3 = display_p3_profile(conf["p3_from"])
+    cases = [(850, 1280, ".jpg"), (4000, 6000, ".jpg"), (3024, 4032, ".jpg"), (3024, 4032, ".heic")]
+    cases += [(3024, 4032, ".heic", p3)] if p3 else []
+    for height, width, ext, *icc in cases:
+        photo = os.path.join(work, f"photo_{width}x{height}{'_p3' if icc else ''}{ext}")
+        write_test_photo(photo, synthetic_photo(height, width), icc[0] if icc else None)
         for name, model in models.items():
             if ext == ".heic" and name != "ONNX Runtime":  # the format's cost, not the backend's
                 continue
@@ -189,7 +199,7 @@ def bench_predict(conf, work, conf_path):
             row = {
                 "backend": name,
                 "size": f"{width}x{height}",
-                "format": ext.lstrip("."),
+                "format": ext.lstrip(".") + (" Display P3" if icc else ""),
                 "input_mb": os.path.getsize(photo) / 1e6,
                 "median_s": float(np.median(warm.sum(axis=1))),
                 "read_s": float(stages[0]),
@@ -206,6 +216,37 @@ def bench_predict(conf, work, conf_path):
                 f"{row['peak_rss_mb']:.0f} MB | {row['output_mb']:.1f} MB ({row['input_mb']:.1f} MB in) |"
             )
     return {"correction": correction, "output_format": fmt, "rows": rows}
+
+
+def display_p3_profile(path):
+    """The ICC profile of a phone photo tagged Display P3 (--p3-from), or None, said, where there is
+    none: the benchmark borrows a real profile rather than writing one by hand."""
+    import io
+
+    from PIL import Image, ImageCms
+
+    import photo  # noqa: F401 -- registers the HEIF opener
+
+    try:
+        icc = Image.open(path).info.get("icc_profile") if os.path.isfile(path) else None
+        name = ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(io.BytesIO(icc))) if icc else ""
+    except Exception:  # noqa: BLE001 -- any unreadable file: the row is left out, said below
+        name = ""
+    if "Display P3" not in name:
+        print(f"(no Display P3 row: {path} is not a photo with a Display P3 profile; --p3-from names one)")
+        return None
+    return icc
+
+
+def write_test_photo(path, rgb, icc=None):
+    """write_image's photo, or with `icc` the same samples tagged with that profile (Pillow)."""
+    if icc is None:
+        return write_image(path, rgb)
+    from PIL import Image
+
+    from utils import to_uint8
+
+    Image.fromarray(to_uint8(rgb)).save(path, quality=90, icc_profile=icc)
 
 
 def bench_memory(conf, work, conf_path, megapixels=(12, 48, 144)):

@@ -544,3 +544,12 @@ def test_a_photo_read_as_rows_gives_the_same_pixels_as_read_whole(tmp_path):
         assert (info["profile"] is None) == (info_rows["profile"] is None), name
         small = shrink(rows, 45, 30, strip_rows=64)
         assert np.abs(small - cv2.resize(whole, (30, 45), interpolation=cv2.INTER_AREA)).max() < 1e-5, name
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L", "RGBA"])
+def test_samples_taken_from_pillow_a_band_at_a_time_are_the_whole_images(mode):
+    """photo.image_samples (bands of rows, so that Pillow never holds the photo twice more) gives
+    what np.asarray gives whole, for a height that is not a multiple of the band."""
+    rgb = make_photo(37, 29, seed=3)
+    im = Image.fromarray(np.dstack([rgb, rgb[..., :1]])).convert(mode)
+    assert np.array_equal(photo.image_samples(im, band=8), np.asarray(im))

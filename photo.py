@@ -391,12 +391,21 @@ def is_srgb(profile):
 
 def srgb_decode(x):
     """The sRGB curve, odd-symmetric and unbounded, for colours outside [0, 1]: through a float32
-    lookup table in [0, 1] (apply_curves), the exact curve outside."""
-    return _with_exact_outside(x, apply_curves(x, _srgb_luts()[0]), lambda v, c: _srgb_decode_exact(v))
+    lookup table on |x| in [0, 1] (apply_curves) with x's sign, the exact curve past |x| = 1."""
+    return _odd_curve(x, _srgb_luts()[0], _srgb_decode_exact)
 
 
 def srgb_encode(x):
-    return _with_exact_outside(x, apply_curves(x, _srgb_luts()[1]), lambda v, c: _srgb_encode_exact(v))
+    return _odd_curve(x, _srgb_luts()[1], _srgb_encode_exact)
+
+
+def _odd_curve(x, luts, exact):
+    """An odd-symmetric curve through its table on |x|: the negative values a wide-gamut colour
+    gives in sRGB (a sixth of a saturated photo's) take the table too, not the float64 formula."""
+    x = np.ascontiguousarray(x, np.float32)
+    y = apply_curves(np.abs(x), luts)
+    np.copysign(y, x, out=y)
+    return _with_exact_outside(x, y, lambda v, c: exact(v), low=-1.0)
 
 
 def _srgb_decode_exact(x):
@@ -456,12 +465,13 @@ def apply_curves(x, luts, width=3 * 1024, strip_rows=64):
 def _with_exact_outside(x, y, exact, low=0.0):
     """y, with exact(values, channel) where x lies outside [low, 1]: colours out of gamut, and for
     a pure power curve's inverse the deepest shadows, where its slope is too steep for a table."""
-    x = np.asarray(x)
-    for c in range(3):
-        xc = x[..., c]
-        outside = (xc < low) | (xc > 1)
-        if outside.any():
-            y[..., c][outside] = exact(xc[outside].astype(np.float64), c)
+    flat_x, flat_y = np.ascontiguousarray(x).reshape(-1), y.reshape(-1)  # y: contiguous, a view
+    at = np.flatnonzero((flat_x < low) | (flat_x > 1))  # one pass, not one per strided channel
+    if at.size:
+        channel = at % 3
+        for c in range(3):
+            pick = at[channel == c]
+            flat_y[pick] = exact(flat_x[pick].astype(np.float64), c)
     return y
 
 

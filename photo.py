@@ -403,7 +403,7 @@ def _odd_curve(x, luts, exact):
     """An odd-symmetric curve through its table on |x|: the negative values a wide-gamut colour
     gives in sRGB (a sixth of a saturated photo's) take the table too, not the float64 formula."""
     x = np.ascontiguousarray(x, np.float32)
-    y = apply_curves(np.abs(x), luts)
+    y = apply_curves(np.abs(x), luts, in_place=True)
     np.copysign(y, x, out=y)
     return _with_exact_outside(x, y, lambda v, c: exact(v), low=-1.0)
 
@@ -437,14 +437,16 @@ def _srgb_luts():
     return _srgb_luts.cached
 
 
-def apply_curves(x, luts, width=3 * 1024, strip_rows=64):
+def apply_curves(x, luts, width=3 * 1024, strip_rows=64, in_place=False):
     """y[..., c] = luts[c] (3 x N tables over [0, 1]) interpolated linearly at x[..., c], for a
     float array whose last axis is the 3 channels; values outside [0, 1] take the ends (as
     np.interp). One remap over the interleaved values seen as rows of `width` (OpenCV takes at
-    most 32767 a side), a row's map_y naming each value's channel, i.e. its table."""
+    most 32767 a side), a row's map_y naming each value's channel, i.e. its table. `in_place`
+    writes y over a contiguous float32 x: each large array is page-faulted afresh, which on this
+    2-core machine cost as much as the tables themselves."""
     x = np.ascontiguousarray(x, np.float32)
     flat, n = x.reshape(-1), luts.shape[1]
-    out = np.empty_like(flat)
+    out = flat if in_place else np.empty_like(flat)
     chan = np.tile(np.arange(3, dtype=np.float32), (strip_rows, width // 3))
     step = width * strip_rows
     for start in range(0, len(flat), step):
@@ -512,22 +514,24 @@ def to_srgb(rgb, info):
     info["profile"] = profile
     linear = apply_curves(rgb, _profile_luts(profile)[0])
     to_srgb_linear = np.linalg.solve(_srgb_profile()[1]["matrix"], profile["matrix"])
-    return srgb_encode(_transform(linear, to_srgb_linear))
+    return srgb_encode(_transform(linear, to_srgb_linear, in_place=True))
 
 
 def from_srgb(rgb, profile):
     """to_srgb's inverse, into the profile's encoding (values outside its gamut clipped)."""
     to_profile_linear = np.linalg.solve(profile["matrix"], _srgb_profile()[1]["matrix"])
-    linear = np.clip(_transform(srgb_decode(rgb), to_profile_linear), 0, 1)
+    linear = _transform(srgb_decode(rgb), to_profile_linear, in_place=True)
+    np.clip(linear, 0, 1, out=linear)
     exact = lambda v, c: np.interp(v, profile["curves"][c], profile["grid"])
     return _with_exact_outside(linear, apply_curves(linear, _profile_luts(profile)[1]), exact, SHADOW_EXACT)
 
 
-def _transform(x, matrix):
+def _transform(x, matrix, in_place=False):
     """x @ matrix.T over the last axis (3) by OpenCV (threaded): float32 values, the sums in float64
     (a float32 sum would turn a deep shadow's -1e-9 into +1e-8, which a gamma-2.2 inverse makes 2e-4)."""
     x = np.ascontiguousarray(x, np.float32)
-    return cv2.transform(x.reshape(-1, 1, 3), matrix.astype(np.float64)).reshape(x.shape)
+    flat = x.reshape(-1, 1, 3)
+    return cv2.transform(flat, matrix.astype(np.float64), dst=flat if in_place else None).reshape(x.shape)
 
 
 # ---------------------------------------------------------------- writing

@@ -9,8 +9,15 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 R="--use_global_head true --saturation_loss_weight 0.1 --precision bf16 --checkpoint_every_steps 24"
 R="$R --validate_all_sizes_every 100 --fit_check_count 0 --global_view whole --auto_strength true"
-python train.py $R --identity_fraction 0.2 --epochs 50 --model_save_dir checkpoints/whole39_1
+# Stage 1 (resumes, or says it is done); on a fresh clone without checkpoints/, its committed fp16
+# weights (results/candidates/whole39_1.pth) start stage 2 instead.
+S1=checkpoints/whole39_1/last.pth
+if [ -f $S1 ] || [ ! -f results/candidates/whole39_1.pth ]; then
+  python train.py $R --identity_fraction 0.2 --epochs 50 --model_save_dir checkpoints/whole39_1
+else
+  S1=results/candidates/whole39_1.pth
+fi
 python train.py $R --identity_fraction 0.2 --epochs 22 --init_lr 0.00015 \
-  --init_generator_from checkpoints/whole39_1/last.pth --model_save_dir checkpoints/whole39_2
+  --init_generator_from $S1 --model_save_dir checkpoints/whole39_2
 python train.py $R --identity_fraction 0.25 --epochs 15 --init_lr 0.0001 \
   --init_generator_from checkpoints/whole39_2/last.pth --model_save_dir checkpoints/whole39_3

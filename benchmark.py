@@ -239,14 +239,15 @@ def display_p3_profile(path):
 
 
 def write_test_photo(path, rgb, icc=None):
-    """write_image's photo, or with `icc` the same samples tagged with that profile (Pillow)."""
+    """write_image's photo, or with `icc` the same samples tagged with that profile, through the
+    same encoder and settings (photo.encode), so that the two files differ only by the profile."""
     if icc is None:
         return write_image(path, rgb)
-    from PIL import Image
-
+    from photo import JPEG_QUALITY, encode
     from utils import to_uint8
 
-    Image.fromarray(to_uint8(rgb)).save(path, quality=90, icc_profile=icc)
+    ext = os.path.splitext(path)[1].lower()
+    encode(path, ext, to_uint8(rgb), {"icc": icc, "bits": 8, "quality": JPEG_QUALITY, "associated": False})
 
 
 def bench_memory(conf, work, conf_path, megapixels=(12, 48, 144)):

@@ -51,7 +51,8 @@ def parse_args():
     parser.add_argument(
         "--p3-from",
         default=os.path.join(ROOT, "..", "shared", "data", "realphotos", "iphone_15_pro.heic"),
-        help="predict: a photo whose Display P3 profile tags the P3 HEIC row (default: the shared phone photo)",
+        help="predict: a photo whose Display P3 profile tags the P3 HEIC row (default: the shared phone "
+        "photo)",
     )
     return parse_with_conf(parser, "predict")
 
@@ -239,15 +240,13 @@ def display_p3_profile(path):
 
 
 def write_test_photo(path, rgb, icc=None):
-    """write_image's photo, or with `icc` the same samples tagged with that profile, through the
-    same encoder and settings (photo.encode), so that the two files differ only by the profile."""
+    """write_image's photo, or with `icc` the same samples tagged with that profile (write_photo with
+    the profile's bytes and no profile to convert into), so that the two differ only by the tag."""
     if icc is None:
         return write_image(path, rgb)
-    from photo import JPEG_QUALITY, encode
-    from utils import to_uint8
+    from photo import write_photo
 
-    ext = os.path.splitext(path)[1].lower()
-    encode(path, ext, to_uint8(rgb), {"icc": icc, "bits": 8, "quality": JPEG_QUALITY, "associated": False})
+    write_photo(path, rgb, info={"icc": icc})
 
 
 def bench_memory(conf, work, conf_path, megapixels=(12, 48, 144)):

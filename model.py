@@ -189,7 +189,7 @@ class GlobalHead(nn.Module):
 
 # Bins of the whole view's histograms: luminance finer than each channel and saturation.
 HISTOGRAM_BINS = {"luminance": 32, "channel": 16, "saturation": 16}
-HISTOGRAM_FEATURES = HISTOGRAM_BINS["luminance"] + 3 * HISTOGRAM_BINS["channel"] + HISTOGRAM_BINS["saturation"]
+HISTOGRAM_FEATURES = sum(HISTOGRAM_BINS.values()) + 2 * HISTOGRAM_BINS["channel"]  # one per channel
 
 
 def soft_histograms(x):
@@ -294,7 +294,9 @@ class Generator(nn.Module):
         super().__init__()
         self.level_count = laplacian_level_count
         pool = 2 ** (laplacian_level_count - 1)
-        self.global_head = GlobalHead(pool, view=global_view, auto_strength=auto_strength) if use_global_head else None
+        self.global_head = (
+            GlobalHead(pool, view=global_view, auto_strength=auto_strength) if use_global_head else None
+        )
         self.multiple = size_multiple(laplacian_level_count, layer_count_of_every_unet)
         # Index 0 is the coarsest level, as the conf lists U-Nets coarse to fine.
         self.unets = nn.ModuleList(

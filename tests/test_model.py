@@ -231,7 +231,7 @@ def test_the_whole_view_head_starts_as_identity_and_reads_the_photos_histograms(
     x = torch.rand(2, 3, 32, 48)
     with torch.no_grad():
         assert torch.equal(whole(x), plain(x))
-    dark, bright = soft_histograms(torch.full((1, 3, 8, 8), 0.1)), soft_histograms(torch.full((1, 3, 8, 8), 0.9))
+    dark, bright = (soft_histograms(torch.full((1, 3, 8, 8), level)) for level in (0.1, 0.9))
     parts = [HISTOGRAM_BINS["luminance"]] + [HISTOGRAM_BINS["channel"]] * 3 + [HISTOGRAM_BINS["saturation"]]
     for histogram in (dark, bright, soft_histograms(x)):
         assert torch.allclose(torch.stack([h.sum(1) for h in histogram.split(parts, 1)], 1), torch.ones(1, 5))

@@ -113,7 +113,8 @@ def make_dng(
         cfa[0::2, 0::2], cfa[1::2, 1::2] = planes[0][0::2, 0::2], planes[2][1::2, 1::2]
         cfa[0::2, 1::2], cfa[1::2, 0::2] = planes[1][0::2, 1::2], planes[1][1::2, 0::2]
     identity = tuple(v for d in (1, 0, 0, 0, 1, 0, 0, 0, 1) for v in (d * 10000, 10000))
-    raw_tags = [(33421, "H", 2, (2, 2), True), (33422, "B", 4, (0, 1, 1, 2), True), (50717, "I", 1, white, True)]
+    raw_tags = [(33421, "H", 2, (2, 2), True), (33422, "B", 4, (0, 1, 1, 2), True)]
+    raw_tags.append((50717, "I", 1, white, True))
     tags = [
         (50706, "B", 4, (1, 4, 0, 0), True),
         (50708, "s", 0, "Test Camera", True),
@@ -514,7 +515,8 @@ def test_a_raw_that_develops_mostly_white_while_its_preview_does_not_is_refused_
     white = np.full((48, 64), 4095, np.uint16)
     tones = (np.random.default_rng(0).random((24, 32, 3)) * 200 + 20).astype(np.uint8)
     make_dng(str(tmp_path / "misread.dng"), cfa=white, preview=tones)
-    with pytest.raises(photo.ImageReadError, match=r"misread.dng: it develops 100% pure white while its embedded "):
+    refused = r"misread.dng: it develops 100% pure white while its embedded "
+    with pytest.raises(photo.ImageReadError, match=refused):
         photo.read_photo(str(tmp_path / "misread.dng"))
     make_dng(str(tmp_path / "wall.dng"), cfa=white, preview=np.full((24, 32, 3), 255, np.uint8))
     rgb, _, info = photo.read_photo(str(tmp_path / "wall.dng"))

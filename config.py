@@ -83,6 +83,7 @@ SCHEMA = {
         "chroma_loss_weight": "number",
         "global_loss_weight": "number",
         "saturation_loss_weight": "number",
+        "lift_crop": "share",
         "global_head_lr_scale": "number",
         "validate_all_sizes_every": "posint",
         "fit_check_count": "int",
@@ -170,6 +171,7 @@ def _kinds(level_count):
         "number": (lambda v: is_num(v) and v >= 0, "a non-negative number"),
         "unit": (lambda v: is_num(v) and 0 <= v <= 1, "a number in [0, 1]"),
         "hue": (lambda v: is_num(v) and 0 <= v <= 0.5, "a number in [0, 0.5]"),
+        "share": (lambda v: is_num(v) and 0 < v <= 1, "a number in (0, 1]"),
         "strength": (lambda v: is_num(v) and 0 <= v <= 2, "a number in [0, 2]"),
         "smoothing": (lambda v: is_num(v) and 0 <= v < 1, "a number in [0, 1)"),
         "crf": (

@@ -109,7 +109,8 @@ def crop_box(height, width, crop_h, crop_w, rng, train):
 class ExposureDataset(Dataset):
     """Items are (input, target, full_input, full_target, valid) with input and target float tensors
     3 x H x W in [0, 1] that the network sees, padded to its size multiple, and valid = (h, w) the
-    part of them that is the photo.
+    part of them that is the photo (with lift_crop < 1, (h, w, top, left, H, W): full_* are then
+    the window at (top, left) of the photo lifted to H x W).
 
     targets: uint8 photos. inputs: the real input photo for each target, or None where the input
     is synthesised from the target. Two ways to sample: random `image_size` crops (keys are
@@ -134,8 +135,10 @@ class ExposureDataset(Dataset):
         identity_fraction=0.0,
         max_side=0,
         repeats=1,
+        lift_crop=1.0,
     ):
         self.targets, self.inputs, self.max_side, self.repeats = targets, inputs, max_side, repeats
+        self.lift_crop = lift_crop
         self.crop_h, self.crop_w = image_size
         self.synthesis, self.train, self.seed, self.epoch = synthesis, train, seed, 0
         self.multiple, self.identity_fraction = multiple, identity_fraction
@@ -208,7 +211,15 @@ class ExposureDataset(Dataset):
             to_tensor(pad_bottom_right(resize(from_tensor(t), h, w), -(-h // m) * m, -(-w // m) * m))
             for t in (full_input, full_target)
         ]
-        return small[0], small[1], full_input, full_target, (h, w)
+        if not self.train or self.lift_crop >= 1:
+            return small[0], small[1], full_input, full_target, (h, w)
+        # lift_crop: the losses on what ships see a random window of the lifted photo (the lift
+        # and its losses cost 4x the network's pixels at full size); valid carries where it lies.
+        ch, cw = (max(1, round(s * self.lift_crop)) for s in (lift_h, lift_w))
+        top, left = int(rng.integers(0, lift_h - ch + 1)), int(rng.integers(0, lift_w - cw + 1))
+        window = (slice(None), slice(top, top + ch), slice(left, left + cw))
+        full_input, full_target = (t[window].contiguous() for t in (full_input, full_target))
+        return small[0], small[1], full_input, full_target, (h, w, top, left, lift_h, lift_w)
 
     def _synthesize(self, target, rng):
         s = self.synthesis
@@ -358,6 +369,7 @@ def build_dataset(conf, photo_dir, pair_input_dir, pair_gt_dir, train, multiple=
         conf["identity_fraction"],
         max_side,
         conf["crops_per_photo"] if train else 1,
+        conf["lift_crop"],
     )
 
 

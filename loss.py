@@ -61,22 +61,41 @@ def box_mean(radius):
     return box
 
 
-def guided_lift(low_in, low_out, full_in):
+def guided_lift(low_in, low_out, full_in, windows=None):
     """inference.guided_upsample, differentiable: the affine maps fitted between the low-resolution
     pair (3 x h x w, or N x 3 x h x w for photos of one size) by the same fit_affine_maps,
     upsampled bilinearly to full_in's size (3 x H x W or N x 3 x H x W) and applied to it, clipped
-    to [0, 1] as prediction does."""
+    to [0, 1] as prediction does. With `windows` (per photo (top, left, H, W)), full_in is that
+    window of a photo of H x W (train.py's lift_crop): the maps are upsampled only there."""
     if low_in.dim() == 3:
-        return guided_lift(low_in[None], low_out[None], full_in[None])[0]
+        return guided_lift(low_in[None], low_out[None], full_in[None], windows)[0]
     n, _, h, w = low_in.shape
     coef_a, coef_b = fit_affine_maps(
         low_in.permute(0, 2, 3, 1), low_out.permute(0, 2, 3, 1), box_mean(guided_radius(h, w)), torch
     )
     maps = torch.cat([coef_a.reshape(n, h, w, 9), coef_b], -1).permute(0, 3, 1, 2)
     size = tuple(full_in.shape[-2:])
-    maps = F.interpolate(maps, size=size, mode="bilinear", align_corners=False)
+    if windows is None:
+        maps = F.interpolate(maps, size=size, mode="bilinear", align_corners=False)
+    else:  # the same bilinear weights as F.interpolate's, for the window's rows and columns only
+        rows = torch.stack([bilinear_matrix(h, big_h, top, size[0]) for top, _, big_h, _ in windows])
+        cols = torch.stack([bilinear_matrix(w, big_w, left, size[1]) for _, left, _, big_w in windows])
+        maps = rows[:, None].to(maps) @ maps @ cols[:, None].transpose(-1, -2).to(maps)
     coef_a, coef_b = maps[:, :9].reshape(n, 3, 3, *size), maps[:, 9:]  # coef_a[:, i, c]: input i in c
     return ((full_in[:, :, None] * coef_a).sum(1) + coef_b).clamp(0, 1)
+
+
+def bilinear_matrix(src, dst, start, count):
+    """count x src weights of F.interpolate(mode="bilinear", align_corners=False) from src to dst
+    samples along one axis, for the output samples start .. start + count - 1."""
+    x = ((torch.arange(start, start + count, dtype=torch.float64) + 0.5) * src / dst - 0.5).clamp(min=0)
+    i0 = x.floor().long().clamp(max=src - 1)
+    frac = x - i0
+    i1 = (i0 + 1).clamp(max=src - 1)
+    m = torch.zeros(count, src, dtype=torch.float64)
+    m[torch.arange(count), i0] += 1 - frac
+    m[torch.arange(count), i1] += frac
+    return m.float()
 
 
 def _gaussian_window(like, size=11, sigma=1.5):

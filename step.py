@@ -133,11 +133,12 @@ def discriminator_step(models, targets, output, size, device):
 
 
 def same_size_groups(full_inputs, valid):
-    """The batch's item indices grouped by (network size within the padding, lifted size): the
-    items each lift and loss can take together."""
+    """The batch's item indices grouped by (network size within the padding, lifted size, and with
+    lift_crop the window's size): the items each lift and loss can take together."""
     groups = {}
     for i, (size, full) in enumerate(zip(valid, full_inputs)):
-        groups.setdefault((tuple(size), None if full is None else tuple(full.shape)), []).append(i)
+        key = (tuple(size[:2]) + tuple(size[4:]), None if full is None else tuple(full.shape))
+        groups.setdefault(key, []).append(i)
     return list(groups.values())
 
 
@@ -147,23 +148,26 @@ def shipped_losses(output, inputs, targets, full_inputs, full_targets, valid, we
     lifted by guided upsampling (loss.guided_lift) to the larger photo the item carries and that
     photo's target, 1 - SSIM, the chroma L1, the global-statistics L1 and the saturation term on
     the same pair. Where there is no larger photo (crops, or a working size at the stored size),
-    the output itself within the photo (`valid`) is used. Every term is a mean over a photo's own
-    elements, so a group of same-sized photos gives its photos' sum as count x its mean."""
+    the output itself within the photo (`valid`) is used; with lift_crop, a window of the lift.
+    Every term is a mean over a photo's own elements, so a group of same-sized photos gives its
+    photos' sum as count x its mean."""
     device = output.device
     terms = dict.fromkeys(LIFT_TERMS, torch.zeros((), device=device))
     wanted = [k for k in LIFT_TERMS if weights[k] > 0]
     if not wanted:
         return terms
     for items in same_size_groups(full_inputs, valid):
-        (h, w), first = valid[items[0]], full_inputs[items[0]]
+        (h, w), first = valid[items[0]][:2], full_inputs[items[0]]
         pick = slice(items[0], items[-1] + 1) if items == list(range(items[0], items[-1] + 1)) else items
         out, target = output[pick, :, :h, :w], targets[pick, :, :h, :w]
-        if first is not None and tuple(first.shape[1:]) != (h, w):
+        windowed = len(valid[items[0]]) > 2  # lift_crop: full_* are windows of the lifted photo
+        if first is not None and (windowed or tuple(first.shape[1:]) != (h, w)):
             full_in, target = (
                 torch.stack([t[i] for i in items]).to(device, non_blocking=True)
                 for t in (full_inputs, full_targets)
             )
-            out = losses.guided_lift(inputs[pick, :, :h, :w], out, full_in)
+            windows = [valid[i][2:] for i in items] if windowed else None
+            out = losses.guided_lift(inputs[pick, :, :h, :w], out, full_in, windows)
         for k in wanted:
             terms[k] = terms[k] + len(items) * LIFT_LOSSES[k](out, target)
     return {k: v / len(valid) for k, v in terms.items()}

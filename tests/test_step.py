@@ -105,6 +105,30 @@ def test_batched_losses_and_gradients_equal_the_per_photo_reference():
         assert torch.allclose(g_new, g_ref, atol=1e-6, rtol=1e-4), k
 
 
+def test_a_windowed_lift_is_that_window_of_the_whole_lift_and_its_losses_see_only_it():
+    """lift_crop: the lift computed for a window of the lifted photo equals the same window of the
+    whole lift (F.interpolate's bilinear weights, rows and columns apart), so the losses on a
+    windowed batch are the per-photo reference on the windows cut from the whole lifts."""
+    inputs, targets, full_inputs, full_targets, valid = mixed_batch()
+    output = torch.rand(6, 3, 32, 48, generator=torch.Generator().manual_seed(1), requires_grad=True)
+    cut = [(0, 0, 30, 40), (17, 55, 38, 41), (11, 24, 30, 40), (26, 0, 38, 41)]  # top, left, h, w
+    win_inputs, win_targets, win_valid, lifted = list(full_inputs), list(full_targets), list(valid), []
+    for i, (top, left, ch, cw) in enumerate(cut):
+        h, w = valid[i]
+        whole = ref_lift(inputs[i, :, :h, :w], output[i, :, :h, :w], full_inputs[i])
+        lifted.append(whole[:, top : top + ch, left : left + cw])
+        win_inputs[i] = full_inputs[i][:, top : top + ch, left : left + cw]
+        win_targets[i] = full_targets[i][:, top : top + ch, left : left + cw]
+        win_valid[i] = (h, w, top, left) + tuple(full_inputs[i].shape[1:])
+    assert same_size_groups(win_inputs, win_valid) == [[0, 2], [1, 3], [4], [5]]
+    weights = dict.fromkeys(LIFT_TERMS, 1.0)
+    new = shipped_losses(output, inputs, targets, win_inputs, win_targets, win_valid, weights)
+    for k in LIFT_TERMS:
+        ref = sum(REF[k](lifted[i], win_targets[i]) for i in range(4))
+        ref = ref + REF[k](output[4, :, :24, :32], targets[4, :, :24, :32]) + REF[k](output[5], targets[5])
+        assert abs(new[k].item() - ref.item() / 6) < 1e-5 * max(1.0, abs(ref.item())), k
+
+
 def test_terms_of_weight_zero_are_zero_and_cost_nothing():
     inputs, targets, full_inputs, full_targets, valid = mixed_batch()
     zero = dict.fromkeys(LIFT_TERMS, 0.0)

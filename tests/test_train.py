@@ -287,6 +287,25 @@ def test_photo_smaller_than_the_crop_is_padded_whole():
     assert torch.equal((y[:, :20, :30].permute(1, 2, 0) * 255).round().byte(), torch.from_numpy(photo))
 
 
+def test_lift_crop_gives_a_random_window_of_the_same_lifted_photo_and_changes_nothing_else():
+    photo = make_photo(60, 90, seed=1)
+    whole = ExposureDataset([photo], [None], (32, 32), SYNTHESIS, train=True, multiple=8)
+    half = ExposureDataset([photo], [None], (32, 32), SYNTHESIS, train=True, multiple=8, lift_crop=0.5)
+    tops = set()
+    for epoch in range(6):
+        whole.epoch = half.epoch = epoch
+        x, y, full_x, full_y, valid = whole[(0, 30)]
+        hx, hy, win_x, win_y, (h, w, top, left, big_h, big_w) = half[(0, 30)]
+        assert torch.equal(x, hx) and torch.equal(y, hy) and valid == (h, w)  # same draws, same photo
+        assert (big_h, big_w) == tuple(full_y.shape[1:]) and win_y.shape == (3, 20, 30)
+        assert torch.equal(win_x, full_x[:, top : top + 20, left : left + 30])
+        assert torch.equal(win_y, full_y[:, top : top + 20, left : left + 30])
+        tops.add((top, left))
+    assert len(tops) > 1  # the window moves
+    valid = ExposureDataset([photo], [None], (32, 32), SYNTHESIS, train=False, multiple=8, lift_crop=0.5)
+    assert len(valid[(0, 30)][4]) == 2  # validation keeps the whole photo
+
+
 def test_whole_photo_items_at_a_working_size_are_padded_as_prediction_pads():
     from dataset import WorkingSizeBatches, collate
     from utils import pad_bottom_right, resize

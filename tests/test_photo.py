@@ -13,6 +13,7 @@ from PIL import ExifTags, Image, ImageCms, ImageOps
 
 from conftest import make_photo, run_script
 
+import colour
 import photo
 
 # D50-adapted colorants (the XYZ of each primary, as ICC profiles store them) and tone curves.
@@ -141,27 +142,27 @@ def make_dng(
 def test_wide_gamut_conversion_matches_littlecms_and_goes_back_exactly(colorants, curve):
     icc = make_icc("test profile", colorants, curve)
     rgb = make_photo(32, 40, seed=1)  # smooth, mid-range colours: inside sRGB in both gamuts
-    srgb = photo.to_srgb(rgb.astype(np.float32) / 255, info := {"icc": icc, "profile": None})
+    srgb = colour.to_srgb(rgb.astype(np.float32) / 255, info := {"icc": icc, "profile": None})
     reference = ImageCms.profileToProfile(
         Image.fromarray(rgb), ImageCms.ImageCmsProfile(io.BytesIO(icc)), ImageCms.createProfile("sRGB")
     )
     assert np.abs(np.clip(srgb, 0, 1) * 255 - np.asarray(reference, np.float64)).max() <= 2.5
-    back = photo.from_srgb(srgb, info["profile"])
+    back = colour.from_srgb(srgb, info["profile"])
     assert np.abs(back * 255 - rgb).max() < 0.05
-    grey = photo.to_srgb(np.full((2, 2, 3), 0.4, np.float32), {"icc": icc, "profile": None})
+    grey = colour.to_srgb(np.full((2, 2, 3), 0.4, np.float32), {"icc": icc, "profile": None})
     assert np.ptp(grey) < 1e-4  # a neutral grey is neutral in both spaces (same white)
 
 
 def _reference_to_srgb(rgb, profile):
     """b15f441's conversion, in float64 with np.interp and the exact curves (issue 40's reference)."""
     linear = np.stack([np.interp(rgb[..., c], profile["grid"], profile["curves"][c]) for c in range(3)], -1)
-    m = np.linalg.solve(photo._srgb_profile()[1]["matrix"], profile["matrix"])
-    return photo._srgb_encode_exact(linear @ m.T)
+    m = np.linalg.solve(colour._srgb_profile()[1]["matrix"], profile["matrix"])
+    return colour._srgb_encode_exact(linear @ m.T)
 
 
 def _reference_from_srgb(rgb, profile):
-    m = np.linalg.solve(profile["matrix"], photo._srgb_profile()[1]["matrix"])
-    linear = np.clip(photo._srgb_decode_exact(rgb.astype(np.float64)) @ m.T, 0, 1)
+    m = np.linalg.solve(profile["matrix"], colour._srgb_profile()[1]["matrix"])
+    linear = np.clip(colour._srgb_decode_exact(rgb.astype(np.float64)) @ m.T, 0, 1)
     return np.stack([np.interp(linear[..., c], profile["curves"][c], profile["grid"]) for c in range(3)], -1)
 
 
@@ -178,15 +179,15 @@ def test_lookup_table_conversion_is_within_1e4_of_the_exact_one_both_ways(colora
         ]
     ).reshape(-1, 1, 3)
     info = {"icc": make_icc("test profile", colorants, curve), "profile": None}
-    srgb = photo.to_srgb(rgb, info)
+    srgb = colour.to_srgb(rgb, info)
     assert srgb.dtype == np.float32 and (srgb < 0).any()  # out of sRGB's gamut: unclipped
     assert np.abs(srgb - _reference_to_srgb(rgb, info["profile"])).max() < 1e-4
-    back = photo.from_srgb(srgb, info["profile"])
+    back = colour.from_srgb(srgb, info["profile"])
     # Where a colour's linear value is within float32 rounding of 0 (|v| < 1e-6: an out-of-gamut
     # colour brought back to its gamut's edge), a pure power curve's inverse (gamma 2.2: 0 to 2e-3
     # there) amplifies the rounding of the sums beyond 1e-4; everywhere else 1e-4 holds.
-    m = np.linalg.solve(info["profile"]["matrix"], photo._srgb_profile()[1]["matrix"])
-    linear = photo._srgb_decode_exact(srgb.astype(np.float64)) @ m.T
+    m = np.linalg.solve(info["profile"]["matrix"], colour._srgb_profile()[1]["matrix"])
+    linear = colour._srgb_decode_exact(srgb.astype(np.float64)) @ m.T
     conditioned = np.abs(linear) > 1e-6
     assert conditioned.mean() > 0.99
     assert np.abs(back - _reference_from_srgb(srgb, info["profile"]))[conditioned].max() < 1e-4
@@ -196,7 +197,7 @@ def test_srgb_profiles_are_left_alone():
     srgb_icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     rgb = np.random.default_rng(0).random((4, 4, 3), np.float32)
     info = {"icc": srgb_icc, "profile": None}
-    assert photo.to_srgb(rgb, info) is rgb and info["profile"] is None
+    assert colour.to_srgb(rgb, info) is rgb and info["profile"] is None
 
 
 # ---------------------------------------------------------------- predict.py on a folder of such files
@@ -318,7 +319,7 @@ def test_strip_metadata_writes_none_of_it_in_srgb(repo_conf, tiny_checkpoint, tm
         assert not im.info.get("icc_profile") and not im.info.get("exif") and not im.info.get("xmp")
         assert len(im.getexif()) == 0
     # in sRGB: the Adobe RGB photo's colours converted, not its numbers copied
-    srgb = photo.to_srgb(made["rgb"].astype(np.float32) / 255, {"icc": made["adobe"], "profile": None})
+    srgb = colour.to_srgb(made["rgb"].astype(np.float32) / 255, {"icc": made["adobe"], "profile": None})
     assert np.abs(np.asarray(Image.open(out / "camera.png"), float) - np.clip(srgb, 0, 1) * 255).max() <= 1
 
 

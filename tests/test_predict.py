@@ -368,6 +368,7 @@ def test_a_result_written_from_its_renderer_strip_by_strip_is_the_same_file_as_f
     """predict.py writes a guided result from its renderer (inference.lazy_results), strips of
     photo.WRITE_ROWS rows, never the whole result in float: the same samples as the whole array
     gives, in sRGB and through a wide-gamut profile, with a premultiplied alpha too."""
+    import colour
     import photo
     from inference import correction_renderer, fit_maps, render_correction
     from test_photo import ADOBE_RGB, GAMMA_22, make_icc
@@ -378,7 +379,7 @@ def test_a_result_written_from_its_renderer_strip_by_strip_is_the_same_file_as_f
     low = rgb[::7, ::7]
     correction = {"maps": fit_maps(low, np.clip(low * 1.3 - 0.05, 0, 1))}
     alpha = rng.random((700, 90)).astype(np.float32)
-    profile = photo.parse_matrix_profile(make_icc("wide", ADOBE_RGB, GAMMA_22))
+    profile = colour.parse_matrix_profile(make_icc("wide", ADOBE_RGB, GAMMA_22))
     for ext, info, a in (
         (".jpg", {}, None),
         (".png", {"bit_depth": 16, "profile": profile}, None),

@@ -38,5 +38,5 @@ def test_shipped_model_leaves_a_well_exposed_photo_nearly_unchanged(repo_conf):
     conf = dict(repo_conf["predict"], pretrained_model=SHIPPED)
     photo = read_image(os.path.join(ROOT, "test", "coffee_good.jpg"))[0]
     out = correct_image(photo, load_backend(SHIPPED, conf), **correction_settings(conf))
-    assert abs(float(out.mean() - photo.mean())) < 6 / 255  # measured: 2.6 levels darker
-    assert psnr(to_uint8(out), to_uint8(photo)) > 28  # measured: 31.7 dB
+    assert abs(float(out.mean() - photo.mean())) < 6 / 255  # measured: 1.7 levels darker (v3: 2.6)
+    assert psnr(to_uint8(out), to_uint8(photo)) > 28  # measured: 28.25 dB (v3: 31.7)

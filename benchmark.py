@@ -410,6 +410,7 @@ def train_speed(root, base, photos, size, work, timed=False):
         base,
         photos,
         os.path.join(save_dir + ".json"),
+        check=root == ROOT,
         working_sizes=[size],
         working_size_weights=[1.0],
         epochs=2,

@@ -212,6 +212,73 @@ def test_global_head_starts_as_identity_and_learns_a_global_transform():
         assert torch.allclose(head(x), 2 * x, atol=1e-6)
 
 
+def test_the_head_transform_in_training_equals_the_exported_one_with_its_gradients():
+    """apply_colour's two forms (pixels as rows for training and PyTorch prediction, 4-D ops for
+    export): the same output and gradients to float rounding, for colours pushed past [0, 1] by
+    the matrix and offset (the curves' flat ends), in both memory layouts."""
+    from model import apply_colour_4d, apply_colour_pixels
+
+    torch.manual_seed(0)
+    x0 = torch.rand(3, 3, 20, 28) * 1.4 - 0.2
+    p0 = torch.randn(3, 12 + 3 * 8) * 0.3
+    weights = torch.rand(3, 3, 20, 28)
+    for layout in (torch.contiguous_format, torch.channels_last):
+        results = []
+        for form in (apply_colour_4d, apply_colour_pixels):
+            x = x0.clone().to(memory_format=layout).requires_grad_()
+            p = p0.clone().requires_grad_()
+            y = form(x, p, 8)
+            (y * weights).sum().backward()
+            results.append((y.detach(), x.grad, p.grad))
+        for exported, trained in zip(*results):
+            assert torch.allclose(trained, exported, atol=1e-5, rtol=1e-5)
+        assert ((x0 < 0) | (x0 > 1)).any() and (results[0][0] == 0).any()  # the flat ends were reached
+
+
+def test_the_whole_views_histograms_in_training_equal_the_exported_ones():
+    """soft_histograms' two forms (scatter-add in training, 4-D ops for export) give the same
+    shares, on a photo with clipped pixels and pixels on bin centres; each histogram sums to 1."""
+    from model import HISTOGRAM_FEATURES, soft_histograms_4d, soft_histograms_pixels
+
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 24, 40) * 1.2 - 0.1
+    x[:, :, :4] = torch.arange(16).float().reshape(1, 1, 1, 16).repeat(1, 1, 1, 3)[..., :40] / 15
+    x = x.to(memory_format=torch.channels_last)
+    exported, trained = soft_histograms_4d(x), soft_histograms_pixels(x)
+    assert exported.shape == trained.shape == (2, HISTOGRAM_FEATURES)
+    assert torch.allclose(trained, exported, atol=1e-6)
+    assert torch.allclose(trained.sum(1), torch.full((2,), 5.0), atol=1e-5)  # five histograms
+
+
+def test_a_training_step_through_the_whole_view_head_keeps_its_loss_and_gradients(monkeypatch):
+    """Issue 38: the head's fast forms change no step. One batch through a generator with the whole
+    view and the strength (trained a little, so that the head is not the identity): the loss and
+    every parameter's gradient as with the exported 4-D forms, to float rounding."""
+    import model
+
+    torch.manual_seed(0)
+    g = build_generator({**TINY_ARCH, "use_global_head": True, "global_view": "whole", "auto_strength": True})
+    with torch.no_grad():
+        for p in g.global_head.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    x = torch.rand(4, 3, 32, 48).to(memory_format=torch.channels_last)
+    target = torch.rand(4, 3, 32, 48)
+
+    def step():
+        g.zero_grad()
+        loss = (g(x) - target).abs().mean()
+        loss.backward()
+        return loss.detach(), [p.grad.clone() for p in g.parameters()]
+
+    fast = step()
+    monkeypatch.setattr(model, "apply_colour_pixels", model.apply_colour_4d)
+    monkeypatch.setattr(model, "soft_histograms_pixels", model.soft_histograms_4d)
+    exported = step()
+    assert torch.allclose(fast[0], exported[0], atol=1e-6)
+    for a, b in zip(fast[1], exported[1]):
+        assert torch.allclose(a, b, atol=1e-5, rtol=1e-4)
+
+
 def test_a_checkpoint_from_before_use_global_head_loads_as_without_it(tmp_path):
     added = ("use_global_head", "global_view", "auto_strength")
     old_arch = {k: v for k, v in TINY_ARCH.items() if k not in added}

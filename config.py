@@ -84,6 +84,7 @@ SCHEMA = {
         "global_loss_weight": "number",
         "saturation_loss_weight": "number",
         "lift_crop": "share",
+        "lift_scale": "lift_scale",
         "global_head_lr_scale": "number",
         "validate_all_sizes_every": "posint",
         "fit_check_count": "int",
@@ -172,6 +173,7 @@ def _kinds(level_count):
         "unit": (lambda v: is_num(v) and 0 <= v <= 1, "a number in [0, 1]"),
         "hue": (lambda v: is_num(v) and 0 <= v <= 0.5, "a number in [0, 0.5]"),
         "share": (lambda v: is_num(v) and 0 < v <= 1, "a number in (0, 1]"),
+        "lift_scale": (lambda v: is_num(v) and 1 <= v <= 4, "a number in [1, 4]"),
         "strength": (lambda v: is_num(v) and 0 <= v <= 2, "a number in [0, 2]"),
         "smoothing": (lambda v: is_num(v) and 0 <= v < 1, "a number in [0, 1)"),
         "crf": (

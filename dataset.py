@@ -136,9 +136,10 @@ class ExposureDataset(Dataset):
         max_side=0,
         repeats=1,
         lift_crop=1.0,
+        lift_scale=2.0,
     ):
         self.targets, self.inputs, self.max_side, self.repeats = targets, inputs, max_side, repeats
-        self.lift_crop = lift_crop
+        self.lift_crop, self.lift_scale = lift_crop, lift_scale
         self.crop_h, self.crop_w = image_size
         self.synthesis, self.train, self.seed, self.epoch = synthesis, train, seed, 0
         self.multiple, self.identity_fraction = multiple, identity_fraction
@@ -198,7 +199,9 @@ class ExposureDataset(Dataset):
             given = None if given is None else np.rot90(given, k)
         # The loss compares the guided-upsampled output at twice the working size (at most the stored
         # size): a higher resolution than the network's, as prediction lifts to full resolution.
-        lift_h, lift_w = fit_long_side(*target.shape[:2], 2 * working_size)
+        # lift_scale (training only; validation measures as before): another multiple of it.
+        scale = self.lift_scale if self.train else 2.0
+        lift_h, lift_w = fit_long_side(*target.shape[:2], round(scale * working_size))
         target = resize(target, lift_h, lift_w)
         given = None if given is None else resize(given, lift_h, lift_w)
         full_target = to_tensor(target)
@@ -370,6 +373,7 @@ def build_dataset(conf, photo_dir, pair_input_dir, pair_gt_dir, train, multiple=
         max_side,
         conf["crops_per_photo"] if train else 1,
         conf["lift_crop"],
+        conf["lift_scale"],
     )
 
 

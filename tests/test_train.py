@@ -306,6 +306,18 @@ def test_lift_crop_gives_a_random_window_of_the_same_lifted_photo_and_changes_no
     assert len(valid[(0, 30)][4]) == 2  # validation keeps the whole photo
 
 
+def test_lift_scale_sets_the_lifted_size_in_training_and_validation_keeps_twice_the_working_size():
+    photo = make_photo(60, 90, seed=1)
+    at_one = ExposureDataset([photo], [None], (32, 32), SYNTHESIS, train=True, multiple=8, lift_scale=1)
+    x, y, full_x, full_y, valid = at_one[(0, 30)]
+    assert valid == (20, 30) and full_x.shape == full_y.shape == (3, 20, 30)  # the network's own size
+    assert torch.equal(y[:, :20, :30], full_y)  # so the losses take the output as it is, unlifted
+    at_three = ExposureDataset([photo], [None], (32, 32), SYNTHESIS, train=True, multiple=8, lift_scale=3)
+    assert at_three[(0, 20)][3].shape == (3, 40, 60)  # 3 x 20 px, within the stored 60x90
+    valid_set = ExposureDataset([photo], [None], (32, 32), SYNTHESIS, train=False, multiple=8, lift_scale=1)
+    assert valid_set[(0, 30)][3].shape == (3, 40, 60)  # validation: twice the working size, as before
+
+
 def test_whole_photo_items_at_a_working_size_are_padded_as_prediction_pads():
     from dataset import WorkingSizeBatches, collate
     from utils import pad_bottom_right, resize

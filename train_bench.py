@@ -20,6 +20,9 @@ ROOT = os.path.dirname(os.path.abspath(__file__))
 
 
 TRAIN_BASELINE = "b15f441"  # the commit issue 38's training-speed targets are measured against
+# issue 38's recipe candidates, timed beside the default: the losses on a window of half the lifted
+# photo's side, and on the network's output at its own size without the lift
+RECIPE_CANDIDATES = {"lift_crop 0.5": {"lift_crop": 0.5}, "lift_scale 1": {"lift_scale": 1}}
 
 
 def bench_train(conf, work, conf_path, photo_count=480):
@@ -41,22 +44,20 @@ def bench_train(conf, work, conf_path, photo_count=480):
     for size in conf["train_sizes"] or base["working_sizes"][:1]:
         old, _, _ = train_speed(old_root, old_base, photos, size, work)
         now, bf16, parts = train_speed(ROOT, base, photos, size, work, timed=True)
-        # the recipe candidate of issue 38: the losses on what ships over half the lifted side
-        half = {**base, "lift_crop": 0.5}
-        cropped, _, crop_parts = train_speed(ROOT, half, photos, size, work, timed=True)
         ceiling = network_ceiling(base, size, bf16)
-        rows.append(
-            {
-                "working_size": size,
-                "precision": "bf16" if bf16 else "fp32",
-                "baseline": old,
-                "now": now,
-                "ceiling": ceiling,
-                "parts_ms": parts,
-                "lift_crop_0.5": cropped,
-                "lift_crop_0.5_parts_ms": crop_parts,
-            }
-        )
+        row = {
+            "working_size": size,
+            "precision": "bf16" if bf16 else "fp32",
+            "baseline": old,
+            "now": now,
+            "ceiling": ceiling,
+            "parts_ms": parts,
+            "recipe_candidates": {},
+        }
+        for name, changes in RECIPE_CANDIDATES.items():  # recipe changes: each an A/B (docs/ablation.md)
+            speed, _, candidate_parts = train_speed(ROOT, {**base, **changes}, photos, size, work, timed=True)
+            row["recipe_candidates"][name] = {"images_s": speed, "parts_ms": candidate_parts}
+        rows.append(row)
         print_train_row(rows[-1], photo_count // base["batch_size"])
     return {
         "batch_size": base["batch_size"],
@@ -67,18 +68,21 @@ def bench_train(conf, work, conf_path, photo_count=480):
 
 
 def print_train_row(row, steps):
-    parts = ", ".join(f"{k} {v:.0f}" for k, v in row["parts_ms"].items())
-    crop_parts = ", ".join(f"{k} {v:.0f}" for k, v in row["lift_crop_0.5_parts_ms"].items())
-    print(
-        f"\nworking size {row['working_size']} ({row['precision']}, {steps} steps timed):\n"
-        f"| train.py {TRAIN_BASELINE} | train.py now | speed-up | generator alone | now / generator |\n"
-        f"|---|---|---|---|---|\n"
+    parts = lambda ms: ", ".join(f"{k} {v:.0f}" for k, v in ms.items())
+    lines = [
+        f"\nworking size {row['working_size']} ({row['precision']}, {steps} steps timed):",
+        f"| train.py {TRAIN_BASELINE} | train.py now | speed-up | generator alone | now / generator |",
+        "|---|---|---|---|---|",
         f"| {row['baseline']:.1f} images/s | {row['now']:.1f} images/s | {row['now'] / row['baseline']:.2f}x "
-        f"| {row['ceiling']:.1f} images/s | {row['now'] / row['ceiling']:.0%} |\n"
-        f"where a step's time goes (ms): {parts}\n"
-        f"with lift_crop 0.5 (a recipe change): {row['lift_crop_0.5']:.1f} images/s, "
-        f"{row['lift_crop_0.5'] / row['baseline']:.2f}x the baseline; ms: {crop_parts}"
-    )
+        f"| {row['ceiling']:.1f} images/s | {row['now'] / row['ceiling']:.0%} |",
+        f"where a step's time goes (ms): {parts(row['parts_ms'])}",
+    ]
+    for name, measured in row["recipe_candidates"].items():
+        lines.append(
+            f"with {name} (a recipe change): {measured['images_s']:.1f} images/s, "
+            f"{measured['images_s'] / row['baseline']:.2f}x the baseline; ms: {parts(measured['parts_ms'])}"
+        )
+    print("\n".join(lines))
 
 
 def train_speed(root, base, photos, size, work, timed=False):

@@ -1,20 +1,33 @@
 #!/usr/bin/env bash
-# Issue 38's recipe A/B: the losses on what ships over the whole lifted photo (lift_crop 1, the
-# control) against a random window of half its side (lift_crop 0.5, a quarter of the lift's pixels).
-# Both from scratch with the same seed, data and schedule: the whole39 recipe
-# (results/candidates/whole39.sh, stage 1's settings) for 10 epochs, 720 steps. Each arm resumes from
-# its own last.pth; a finished arm is skipped. Then both are scored on msec/valid and on the msec
-# ground truths as good photos, the candidate paired against the control.
+# Issue 38's recipe A/Bs (docs/ablation.md), each arm from scratch with the shipped recipe's stage-1
+# settings (results/candidates/whole39.sh), the same seed and data; each resumes from its own
+# last.pth, and a finished arm or report is skipped, so the same command continues after a stop.
+#   lift_crop:  the losses on a window of half the lifted side (half) against the whole (whole),
+#               10 epochs, 720 steps each
+#   lift_scale: the losses on the output at the working size, unlifted (scale1), against the lift to
+#               twice it (scale2), 720 steps each; and scale1 at about scale2's wall time (scale1_time,
+#               15 epochs, 1,080 steps)
+# Each candidate is scored on msec/valid and on the msec ground truths as good photos, paired
+# against its control.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 R="--use_global_head true --saturation_loss_weight 0.1 --precision bf16 --checkpoint_every_steps 24"
 R="$R --validate_all_sizes_every 100 --fit_check_count 0 --global_view whole --auto_strength true"
-R="$R --identity_fraction 0.2 --epochs 10"
-python train.py $R --lift_crop 1 --model_save_dir checkpoints/ab38_whole
-python train.py $R --lift_crop 0.5 --model_save_dir checkpoints/ab38_half
-E="python evaluate.py --model"
-$E checkpoints/ab38_whole/last.pth --report_dir results/ab38/whole_valid
-$E checkpoints/ab38_half/last.pth --compare results/ab38/whole_valid/per_image.csv --report_dir results/ab38/half_valid
-$E checkpoints/ab38_whole/last.pth --good-photos --report_dir results/ab38/whole_good
-$E checkpoints/ab38_half/last.pth --good-photos --compare results/ab38/whole_good/per_image.csv \
-  --report_dir results/ab38/half_good
+R="$R --identity_fraction 0.2"
+arm() {  # NAME EPOCHS FLAGS...: train checkpoints/ab38_NAME
+  local name=$1 epochs=$2; shift 2
+  python train.py $R --epochs "$epochs" "$@" --model_save_dir "checkpoints/ab38_$name"
+}
+score() {  # NAME [CONTROL]: results/ab38/NAME_{valid,good}, paired against CONTROL's
+  local name=$1 control=${2:-} extra
+  for kind in valid good; do
+    [ -f "results/ab38/${name}_$kind/metrics.json" ] && continue
+    extra=$([ "$kind" = good ] && echo --good-photos || true)
+    python evaluate.py --model "checkpoints/ab38_$name/last.pth" $extra \
+      ${control:+--compare results/ab38/${control}_$kind/per_image.csv} --report_dir "results/ab38/${name}_$kind"
+  done
+}
+arm whole 10 --lift_crop 1 && arm half 10 --lift_crop 0.5
+score whole && score half whole
+arm scale2 10 --lift_scale 2 && arm scale1 10 --lift_scale 1 && arm scale1_time 15 --lift_scale 1
+score scale2 && score scale1 scale2 && score scale1_time scale2

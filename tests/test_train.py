@@ -308,6 +308,11 @@ def test_lift_crop_gives_a_random_window_of_the_same_lifted_photo_and_changes_no
 
 def test_lift_scale_sets_the_lifted_size_in_training_and_validation_keeps_twice_the_working_size():
     photo = make_photo(60, 90, seed=1)
+    default = ExposureDataset([photo], [None], (32, 32), SYNTHESIS, train=True, multiple=8)
+    at_two = ExposureDataset([photo], [None], (32, 32), SYNTHESIS, train=True, multiple=8, lift_scale=2.0)
+    for a, b in zip(default[(0, 30)][:4], at_two[(0, 30)][:4]):  # the default is the recipe as before
+        assert a.shape[1:] == b.shape[1:] and torch.equal(a, b)
+    assert default[(0, 30)][3].shape == (3, 40, 60)  # twice the working size, as since issue 15
     at_one = ExposureDataset([photo], [None], (32, 32), SYNTHESIS, train=True, multiple=8, lift_scale=1)
     x, y, full_x, full_y, valid = at_one[(0, 30)]
     assert valid == (20, 30) and full_x.shape == full_y.shape == (3, 20, 30)  # the network's own size

@@ -235,36 +235,64 @@ def fit_affine_maps(low_in, low_out, box, xp, eps=GUIDED_EPS):
     `eps` towards the identity), then average the coefficients over windows. low_in, low_out:
     (..., H, W, 3) numpy arrays or torch tensors, `xp` their module, `box` a window mean over the
     H and W axes of (..., H, W, C). Returns A (..., H, W, 3, 3) with A[i, c] the weight of input
-    channel i in output c, and b (..., H, W, 3). The ridge pulls A towards the identity, not 0:
-    where a window is too flat to tell how the network scales detail, detail is kept as it is."""
-    mean_in, mean_out = box(low_in), box(low_out)
-    # channels by unbind, not by indexing: in torch each indexed channel's gradient would be a
-    # zero-filled map of the whole stack
+    channel i in output c, and b (..., H, W, 3): fit_affine_planes on the channel planes."""
 
-    def channels(x):
-        return x.unbind(-1) if hasattr(x, "unbind") else tuple(xp.moveaxis(x, -1, 0))
+    def box_planes(planes):
+        return tuple(xp.moveaxis(box(xp.stack(planes, -1)), -1, 0))
 
-    def covariance(a, b, mean_a, mean_b):
-        a, b, mean_a, mean_b = (channels(x) for x in (a, b, mean_a, mean_b))
-        prods = channels(box(xp.stack([a[i] * b[j] for i in range(3) for j in range(3)], -1)))
-        entries = [
-            prods[3 * i + j] - mean_a[i] * mean_b[j] + (eps if i == j else 0.0)
-            for i in range(3)
-            for j in range(3)
-        ]
-        return xp.stack(entries, -1).reshape(tuple(mean_a[0].shape) + (3, 3))
+    planes = fit_affine_planes(
+        tuple(xp.moveaxis(low_in, -1, 0)), tuple(xp.moveaxis(low_out, -1, 0)), box_planes, eps
+    )
+    shape = tuple(low_in.shape[:-1])
+    return xp.stack(planes[:9], -1).reshape(shape + (3, 3)), xp.stack(planes[9:], -1)
 
-    cov_in = covariance(low_in, low_in, mean_in, mean_in)
-    cov_io = covariance(low_in, low_out, mean_in, mean_out)
-    # torch: solve_ex skips the singularity check and with it a host sync on a GPU (eps keeps the
-    # matrices regular); numpy has no such variant
-    if hasattr(xp.linalg, "solve_ex"):
-        coef_a = xp.linalg.solve_ex(cov_in, cov_io)[0]
-    else:
-        coef_a = xp.linalg.solve(cov_in, cov_io)
-    coef_b = mean_out - xp.einsum("...i,...ic->...c", mean_in, coef_a)
-    shape = tuple(coef_a.shape[:-2])
-    return box(coef_a.reshape(shape + (9,))).reshape(shape + (3, 3)), box(coef_b)
+
+# the input's covariance is symmetric: its six distinct entries, in this order
+SYMMETRIC_PAIRS = ((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2))
+
+
+def fit_affine_planes(ins, outs, box, eps=GUIDED_EPS):
+    """fit_affine_maps on channel planes: `ins`, `outs` the three planes of the low-resolution input
+    and output (arrays or tensors of one shape), `box` a window mean of a sequence of planes.
+    Returns 12 planes: A[i][c] at 3 i + c, then b[c]. Each window solves the ridge-regularised
+    normal equations (cov_in + eps I) A = cov_io + eps I in closed form (a symmetric 3x3 inverse
+    by cofactors), so the same element-wise sums run in numpy and, differentiably, in torch. The
+    ridge pulls A towards the identity, not 0: where a window is too flat to tell how the network
+    scales detail, detail is kept as it is."""
+    # the input's own statistics first, apart: in training they need no gradient
+    firsts = box([*ins] + [ins[a] * ins[b] for a, b in SYMMETRIC_PAIRS])
+    mean_in, squares = firsts[:3], firsts[3:]
+    seconds = box([*outs] + [ins[a] * outs[c] for a in range(3) for c in range(3)])
+    mean_out, cross = seconds[:3], seconds[3:]
+    cov_in = [
+        squares[k] - mean_in[a] * mean_in[b] + (eps if a == b else 0.0)
+        for k, (a, b) in enumerate(SYMMETRIC_PAIRS)
+    ]
+    cov_io = [
+        [cross[3 * a + c] - mean_in[a] * mean_out[c] + (eps if a == c else 0.0) for c in range(3)]
+        for a in range(3)
+    ]
+    inv = symmetric_inverse(*cov_in)
+    coef_a = [
+        inv[a][0] * cov_io[0][c] + inv[a][1] * cov_io[1][c] + inv[a][2] * cov_io[2][c]
+        for a in range(3)
+        for c in range(3)
+    ]
+    coef_b = [
+        mean_out[c] - mean_in[0] * coef_a[c] - mean_in[1] * coef_a[3 + c] - mean_in[2] * coef_a[6 + c]
+        for c in range(3)
+    ]
+    return box(coef_a + coef_b)
+
+
+def symmetric_inverse(s00, s01, s02, s11, s12, s22):
+    """The inverse of the symmetric 3x3 matrix of these entries, element-wise over their planes:
+    cofactors over the determinant (eps keeps the determinant away from 0)."""
+    c00, c01, c02 = s11 * s22 - s12 * s12, s02 * s12 - s01 * s22, s01 * s12 - s02 * s11
+    c11, c12, c22 = s00 * s22 - s02 * s02, s01 * s02 - s00 * s12, s00 * s11 - s01 * s01
+    r = 1 / (s00 * c00 + s01 * c01 + s02 * c02)
+    c00, c01, c02, c11, c12, c22 = (c * r for c in (c00, c01, c02, c11, c12, c22))
+    return ((c00, c01, c02), (c01, c11, c12), (c02, c12, c22))
 
 
 def box_filter(radius):

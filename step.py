@@ -158,8 +158,7 @@ def shipped_losses(output, inputs, targets, full_inputs, full_targets, valid, we
         return terms
     for items in same_size_groups(full_inputs, valid):
         (h, w), first = valid[items[0]][:2], full_inputs[items[0]]
-        pick = slice(items[0], items[-1] + 1) if items == list(range(items[0], items[-1] + 1)) else items
-        out, target = output[pick, :, :h, :w], targets[pick, :, :h, :w]
+        out, target = (within(t, items, h, w) for t in (output, targets))
         windowed = len(valid[items[0]]) > 2  # lift_crop: full_* are windows of the lifted photo
         if first is not None and (windowed or tuple(first.shape[1:]) != (h, w)):
             full_in, target = (
@@ -167,10 +166,19 @@ def shipped_losses(output, inputs, targets, full_inputs, full_targets, valid, we
                 for t in (full_inputs, full_targets)
             )
             windows = [valid[i][2:] for i in items] if windowed else None
-            out = losses.guided_lift(inputs[pick, :, :h, :w], out, full_in, windows)
+            out = losses.guided_lift(within(inputs, items, h, w), out, full_in, windows)
         for k in wanted:
             terms[k] = terms[k] + len(items) * LIFT_LOSSES[k](out, target)
     return {k: v / len(valid) for k, v in terms.items()}
+
+
+def within(batch, items, h, w):
+    """batch[items, :, :h, :w]; the batch itself where that is all of it (autograd would pay a
+    slice with a zero-filled copy of the whole batch in backward)."""
+    if items == list(range(len(batch))) and tuple(batch.shape[2:]) == (h, w):
+        return batch
+    pick = slice(items[0], items[-1] + 1) if items == list(range(items[0], items[-1] + 1)) else items
+    return batch[pick, :, :h, :w]
 
 
 def generator_ceiling(generator, shape, bf16, device, steps=30, warmup=5):

@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 
 import loss
-from inference import fit_affine_maps, guided_radius
+from inference import GUIDED_EPS, guided_radius
 from step import LIFT_TERMS, same_size_groups, shipped_losses
 
 # ---- b15f441's formulas, verbatim: one photo at a time, a 2-D box, five blurs of three maps each
@@ -20,10 +20,31 @@ def ref_box(radius):
     return box
 
 
+def ref_fit(low_in, low_out, box, eps=GUIDED_EPS):
+    """b15f441's fit_affine_maps (torch): nine products per covariance, an LU solve per window."""
+    mean_in, mean_out = box(low_in), box(low_out)
+
+    def covariance(a, b, mean_a, mean_b):
+        prods = box(torch.stack([a[..., i] * b[..., j] for i in range(3) for j in range(3)], -1))
+        entries = [
+            prods[..., 3 * i + j] - mean_a[..., i] * mean_b[..., j] + (eps if i == j else 0.0)
+            for i in range(3)
+            for j in range(3)
+        ]
+        return torch.stack(entries, -1).reshape(tuple(prods.shape[:-1]) + (3, 3))
+
+    cov_in = covariance(low_in, low_in, mean_in, mean_in)
+    cov_io = covariance(low_in, low_out, mean_in, mean_out)
+    coef_a = torch.linalg.solve(cov_in, cov_io)
+    coef_b = mean_out - torch.einsum("...i,...ic->...c", mean_in, coef_a)
+    shape = tuple(coef_a.shape[:-2])
+    return box(coef_a.reshape(shape + (9,))).reshape(shape + (3, 3)), box(coef_b)
+
+
 def ref_lift(low_in, low_out, full_in):
     h, w = low_in.shape[1:]
-    a, b = fit_affine_maps(
-        low_in.permute(1, 2, 0), low_out.permute(1, 2, 0), ref_box(guided_radius(h, w)), torch
+    a, b = ref_fit(
+        low_in.permute(1, 2, 0), low_out.permute(1, 2, 0), ref_box(guided_radius(h, w))
     )
     maps = torch.cat([a.reshape(h, w, 9), b], -1).permute(2, 0, 1)[None]
     maps = F.interpolate(maps, size=tuple(full_in.shape[1:]), mode="bilinear", align_corners=False)[0]
@@ -145,3 +166,42 @@ def test_auto_loader_workers_leave_a_small_cpus_cores_to_the_network_and_feed_a_
     assert loader_workers("auto", gpu, cpus=16) == 12
     assert loader_workers("auto", gpu, cpus=2) == 1
     assert loader_workers(3, cpu, cpus=2) == 3
+
+
+def test_the_closed_form_fit_is_the_lu_solve_in_float64_also_on_flat_and_grey_windows():
+    """fit_affine_planes solves each window's 3x3 system by cofactors, in numpy (prediction) and in
+    torch (training): the maps of b15f441's LU solve carried out in float64, to float32 rounding,
+    on a photo with a flat patch and a grey patch (its channels equal: singular but for the
+    ridge). Measured: 1.3e-4 at most, where b15f441's LU solve in float32 is 5.4e-5 off."""
+    import numpy as np
+
+    from inference import fit_maps
+
+    g = torch.Generator().manual_seed(3)
+    low_in = torch.rand(40, 56, 3, generator=g)
+    low_in[:12, :20] = 0.5 + 1e-4 * torch.rand(12, 20, 3, generator=g)  # flat
+    low_in[20:, 30:] = torch.rand(20, 26, 1, generator=g).expand(20, 26, 3)  # grey
+    low_out = (low_in**0.8 * torch.tensor([1.1, 1.0, 0.9]) + 0.02).clamp(0, 1)
+    ref_a, ref_b = ref_fit(low_in.double(), low_out.double(), ref_box(guided_radius(40, 56)))
+    a, b = fit_maps(low_in.numpy(), low_out.numpy())
+    assert np.abs(a - ref_a.numpy()).max() < 3e-4 and np.abs(b - ref_b.numpy()).max() < 3e-4
+    chw = [t.permute(2, 0, 1) for t in (low_in, low_out)]
+    lifted = loss.guided_lift(chw[0], chw[1], chw[0])
+    assert (lifted.double() - ref_lift(*(t.double() for t in chw), chw[0].double())).abs().max() < 3e-4
+
+
+def test_ssim_over_chunks_of_photos_equals_the_whole_batch_and_its_gradient(monkeypatch):
+    """ssim_loss on a CPU takes a few photos at a time (CPU_SSIM_PIXELS): uneven chunks (2, 2, 1)
+    give the mean and the gradient of the whole batch at once."""
+    g = torch.Generator().manual_seed(2)
+    x = torch.rand(5, 3, 24, 32, generator=g, requires_grad=True)
+    y = torch.rand(5, 3, 24, 32, generator=g)
+    values = {}
+    for pixels in (2 * 24 * 32, 10**9):
+        monkeypatch.setattr(loss, "CPU_SSIM_PIXELS", pixels)
+        value = loss.ssim_loss(x, y)
+        values[pixels] = (value.item(), torch.autograd.grad(value, x)[0])
+    (v1, g1), (v2, g2) = values.values()
+    ref = sum(ref_ssim(x[i], y[i]) for i in range(5)) / 5
+    assert abs(v1 - v2) < 1e-6 and abs(v1 - ref.item()) < 1e-6
+    assert torch.allclose(g1, g2, atol=1e-8, rtol=1e-5)

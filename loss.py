@@ -47,15 +47,16 @@ def discriminator_loss(real_logits, fake_logits):
 
 def box_mean(radius):
     """Window mean of a sequence of N x H x W planes, reflect borders: inference.box_filter in
-    torch, for fit_affine_planes. The planes go through together, as the channels of one tensor,
-    in two 1-D passes (the mean of the window's column means): the same mean at 2/(2r+1) of the
-    work."""
+    torch, for fit_affine_planes. The planes go through together, as the channels of one
+    channels-last tensor, in two 1-D passes (the mean of the window's column means), each a
+    depthwise convolution: on a CPU 4-10x faster than avg_pool2d, and the same means to float
+    rounding."""
     size = 2 * radius + 1
 
     def box(planes):
-        # channels last: CPU pooling runs 2-3x faster over it than over whole planes
         y = F.pad(torch.stack(planes, -1).permute(0, 3, 1, 2), (radius,) * 4, mode="reflect")
-        y = F.avg_pool2d(F.avg_pool2d(y, (1, size), stride=1), (size, 1), stride=1)
+        weight = torch.full((y.shape[1], 1, 1, size), 1 / size, dtype=y.dtype, device=y.device)
+        y = F.conv2d(F.conv2d(y, weight, groups=y.shape[1]), weight.transpose(2, 3), groups=y.shape[1])
         return y.permute(0, 2, 3, 1).unbind(-1)  # so that the gradients come back channels last too
 
     return box
@@ -119,12 +120,13 @@ CPU_SSIM_PIXELS = 200_000
 
 
 def _gaussian_blur(maps):
-    """The metric's 11-tap Gaussian (sigma 1.5), 'valid', as two 1-D depthwise convolutions."""
-    g, c = _gaussian_window(maps), maps.shape[1]
-    if maps.device.type == "cpu":  # depthwise convolutions there run 3-8x faster channels last
+    """The metric's 11-tap Gaussian (sigma 1.5), 'valid', as two 1-D depthwise convolutions (on a
+    CPU over channels-last maps, where they run 3-8x faster)."""
+    c = maps.shape[1]
+    g = _gaussian_window(maps).view(1, 1, 1, -1).expand(c, 1, 1, -1).contiguous()
+    if maps.device.type == "cpu":
         maps = maps.contiguous(memory_format=torch.channels_last)
-    maps = F.conv2d(maps, g.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
-    return F.conv2d(maps, g.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+    return F.conv2d(F.conv2d(maps, g, groups=c), g.transpose(2, 3), groups=c)
 
 
 def _ssim_map(output, target):

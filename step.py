@@ -79,7 +79,7 @@ def train_step(models, batch, conf, adversarial, device, timer=None):
     called as each part ends ("network", "losses", "sync", "backward", "optimiser",
     "discriminator"): part_timer."""
     mark = timer or (lambda part: None)
-    inputs, targets, full_inputs, full_targets, valid = batch
+    inputs, targets, lifts, valid = batch  # dataset.collate_groups
     inputs, targets = (to_device(t, device, models["channels_last"]) for t in (inputs, targets))
     with autocast(device, models["bf16"]):
         levels = models["generator_ddp"](inputs, return_levels=True)
@@ -91,7 +91,7 @@ def train_step(models, batch, conf, adversarial, device, timer=None):
         "pyr": losses.pyramid_loss(levels, targets),
     }
     weights = {k: conf[f"{LIFT_TERMS[k]}_loss_weight"] for k in LIFT_TERMS}
-    terms.update(shipped_losses(output, inputs, targets, full_inputs, full_targets, valid, weights))
+    terms.update(shipped_losses(output, inputs, targets, lifts, valid, weights))
     terms["adv"] = torch.zeros((), device=device)
     if adversarial:  # the plain module, not the DDP wrapper: D takes its synchronised step below
         fake = losses.resize_for_discriminator(output, conf["discriminator_image_size"])
@@ -132,22 +132,13 @@ def discriminator_step(models, targets, output, size, device):
     return d_loss
 
 
-def same_size_groups(full_inputs, valid):
-    """The batch's item indices grouped by (network size within the padding, lifted size, and with
-    lift_crop the window's size): the items each lift and loss can take together."""
-    groups = {}
-    for i, (size, full) in enumerate(zip(valid, full_inputs)):
-        key = (tuple(size[:2]) + tuple(size[4:]), None if full is None else tuple(full.shape))
-        groups.setdefault(key, []).append(i)
-    return list(groups.values())
-
-
-def shipped_losses(output, inputs, targets, full_inputs, full_targets, valid, weights):
+def shipped_losses(output, inputs, targets, lifts, valid, weights):
     """The losses on what prediction ships ({term: value} for LIFT_TERMS; those of weight 0 are
     zero), each the mean over the batch's photos of its value on one photo: L1 between the output
     lifted by guided upsampling (loss.guided_lift) to the larger photo the item carries and that
     photo's target, 1 - SSIM, the chroma L1, the global-statistics L1 and the saturation term on
-    the same pair. Where there is no larger photo (crops, or a working size at the stored size),
+    the same pair. `lifts`: dataset.lift_groups, the items that share their sizes with their full
+    photos stacked. Where there is no larger photo (crops, or a working size at the stored size),
     the output itself within the photo (`valid`) is used; with lift_crop, a window of the lift.
     Every term is a mean over a photo's own elements, so a group of same-sized photos gives its
     photos' sum as count x its mean."""
@@ -156,15 +147,12 @@ def shipped_losses(output, inputs, targets, full_inputs, full_targets, valid, we
     wanted = [k for k in LIFT_TERMS if weights[k] > 0]
     if not wanted:
         return terms
-    for items in same_size_groups(full_inputs, valid):
-        (h, w), first = valid[items[0]][:2], full_inputs[items[0]]
+    for items, full_in, full_target in lifts:
+        h, w = valid[items[0]][:2]
         out, target = (within(t, items, h, w) for t in (output, targets))
         windowed = len(valid[items[0]]) > 2  # lift_crop: full_* are windows of the lifted photo
-        if first is not None and (windowed or tuple(first.shape[1:]) != (h, w)):
-            full_in, target = (
-                torch.stack([t[i] for i in items]).to(device, non_blocking=True)
-                for t in (full_inputs, full_targets)
-            )
+        if full_in is not None and (windowed or tuple(full_in.shape[2:]) != (h, w)):
+            full_in, target = (t.to(device, non_blocking=True) for t in (full_in, full_target))
             windows = [valid[i][2:] for i in items] if windowed else None
             out = losses.guided_lift(within(inputs, items, h, w), out, full_in, windows)
         for k in wanted:

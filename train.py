@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm
 
-from dataset import WorkingSizeBatches, build_dataset, collate, fixed_view, from_tensor
+from dataset import WorkingSizeBatches, build_dataset, collate_groups, fixed_view, from_tensor
 from model import (
     Discriminator,
     arch_from_conf,
@@ -185,7 +185,7 @@ def make_loader(train_set, conf, world, rank, device):
         batch_sampler=batches,
         num_workers=workers,
         persistent_workers=workers > 0,  # not forked again each epoch (the epoch is in the keys)
-        collate_fn=collate,
+        collate_fn=collate_groups,
         pin_memory=device.type == "cuda",
     )
     return loader, batches

@@ -5,7 +5,8 @@ import torch.nn.functional as F
 
 import loss
 from inference import GUIDED_EPS, guided_radius
-from step import LIFT_TERMS, same_size_groups, shipped_losses
+from dataset import lift_groups
+from step import LIFT_TERMS, shipped_losses
 
 # ---- b15f441's formulas, verbatim: one photo at a time, a 2-D box, five blurs of three maps each
 
@@ -108,16 +109,22 @@ def mixed_batch():
     return inputs, targets, full_inputs, full_targets, valid
 
 
-def test_same_size_groups_keep_items_of_one_network_and_lifted_size_together():
-    _, _, full_inputs, _, valid = mixed_batch()
-    assert same_size_groups(full_inputs, valid) == [[0, 2], [1, 3], [4], [5]]
+def test_lift_groups_keep_items_of_one_network_and_lifted_size_together_their_photos_stacked():
+    _, _, full_inputs, full_targets, valid = mixed_batch()
+    groups = lift_groups(full_inputs, full_targets, valid)
+    assert [items for items, _, _ in groups] == [[0, 2], [1, 3], [4], [5]]
+    items, stacked_in, stacked_target = groups[1]
+    assert torch.equal(stacked_in, torch.stack([full_inputs[1], full_inputs[3]]))
+    assert torch.equal(stacked_target, torch.stack([full_targets[1], full_targets[3]]))
+    assert groups[2][1:] == (None, None)  # a crop carries no full photo
 
 
 def test_batched_losses_and_gradients_equal_the_per_photo_reference():
     inputs, targets, full_inputs, full_targets, valid = mixed_batch()
     output = torch.rand(6, 3, 32, 48, generator=torch.Generator().manual_seed(1), requires_grad=True)
     weights = dict.fromkeys(LIFT_TERMS, 1.0)
-    new = shipped_losses(output, inputs, targets, full_inputs, full_targets, valid, weights)
+    lifts = lift_groups(full_inputs, full_targets, valid)
+    new = shipped_losses(output, inputs, targets, lifts, valid, weights)
     ref = ref_shipped_losses(output, inputs, targets, full_inputs, full_targets, valid)
     for k in LIFT_TERMS:
         assert abs(new[k].item() - ref[k].item()) < 1e-5 * max(1.0, abs(ref[k].item())), k
@@ -141,9 +148,10 @@ def test_a_windowed_lift_is_that_window_of_the_whole_lift_and_its_losses_see_onl
         win_inputs[i] = full_inputs[i][:, top : top + ch, left : left + cw]
         win_targets[i] = full_targets[i][:, top : top + ch, left : left + cw]
         win_valid[i] = (h, w, top, left) + tuple(full_inputs[i].shape[1:])
-    assert same_size_groups(win_inputs, win_valid) == [[0, 2], [1, 3], [4], [5]]
+    lifts = lift_groups(win_inputs, win_targets, win_valid)
+    assert [items for items, _, _ in lifts] == [[0, 2], [1, 3], [4], [5]]
     weights = dict.fromkeys(LIFT_TERMS, 1.0)
-    new = shipped_losses(output, inputs, targets, win_inputs, win_targets, win_valid, weights)
+    new = shipped_losses(output, inputs, targets, lifts, win_valid, weights)
     for k in LIFT_TERMS:
         ref = sum(REF[k](lifted[i], win_targets[i]) for i in range(4))
         ref = ref + REF[k](output[4, :, :24, :32], targets[4, :, :24, :32]) + REF[k](output[5], targets[5])
@@ -153,7 +161,8 @@ def test_a_windowed_lift_is_that_window_of_the_whole_lift_and_its_losses_see_onl
 def test_terms_of_weight_zero_are_zero_and_cost_nothing():
     inputs, targets, full_inputs, full_targets, valid = mixed_batch()
     zero = dict.fromkeys(LIFT_TERMS, 0.0)
-    terms = shipped_losses(inputs, inputs, targets, full_inputs, full_targets, valid, zero)
+    lifts = lift_groups(full_inputs, full_targets, valid)
+    terms = shipped_losses(inputs, inputs, targets, lifts, valid, zero)
     assert all(v.item() == 0 for v in terms.values())
 
 

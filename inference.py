@@ -2,7 +2,7 @@
 
 The backends (PyTorch for .pth, ONNX Runtime for .onnx), the working-size rule, self-ensemble,
 guided upsampling (the one home of its formula: training lifts its outputs with the same
-`fit_affine_maps`) and the correction strength. No torch at import time: the ONNX path runs
+`fit_affine_planes`) and the correction strength. No torch at import time: the ONNX path runs
 without it.
 """
 

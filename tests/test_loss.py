@@ -60,7 +60,7 @@ def test_discriminator_loss_does_not_reach_generator_when_detached():
 
 
 def test_guided_lift_is_the_prediction_formula_and_passes_gradients():
-    """Training's differentiable lift and prediction's numpy guided upsampling share fit_affine_maps:
+    """Training's differentiable lift and prediction's numpy guided upsampling share fit_affine_planes:
     same result; and the gradient reaches the low-resolution output."""
     import numpy as np
 

@@ -165,8 +165,9 @@ def train(conf, args, device, rank, world, log):
             )
             return
         if rank == 0:
+            final = epoch + 1 == stop or steps_left <= 0  # the run's last epoch: its plots are written
             best_psnr = end_epoch(
-                models, conf, (valid_set, fit_set), device, row, samples, history, best_psnr, started
+                models, conf, (valid_set, fit_set), device, row, samples, history, best_psnr, (started, final)
             )
         if world > 1:
             dist.barrier()
@@ -204,12 +205,14 @@ def loader_workers(setting, device, cpus=None):
     return 0 if cpus <= 4 else cpus // 4
 
 
-def end_epoch(models, conf, sets, device, row, samples, history, best_psnr, started):
+def end_epoch(models, conf, sets, device, row, samples, history, best_psnr, clock):
     """Validate (the first working size; all of them every validate_all_sizes_every epochs) and
     score the fixed training items (`sets` = (validation, fit) sets, either None) at the first size,
     record the epoch's row, write last.pth (and best.pth when the first size improved) and the
-    reports. Returns the best validation PSNR so far."""
-    (valid_set, fit_set), trained, epoch = sets, time.time(), row["epoch"]
+    reports: history.csv each epoch, the plots at most every PLOT_SECONDS and at the run's last
+    epoch (`clock` = (the epoch's start, whether it is the run's last)). Returns the best
+    validation PSNR so far."""
+    (valid_set, fit_set), trained, epoch, (started, final) = sets, time.time(), row["epoch"], clock
     sizes = validation_sizes(conf["working_sizes"], epoch, conf["epochs"], conf["validate_all_sizes_every"])
     scores, val_samples = validate(models, valid_set, device, conf["batch_size"], sizes)
     val_psnr, val_ssim = scores[0] if scores else (float("nan"), float("nan"))
@@ -229,7 +232,10 @@ def end_epoch(models, conf, sets, device, row, samples, history, best_psnr, star
     saving = time.time()
     save_epoch(conf, models, epoch, best_psnr, history, improved, val_psnr, val_ssim)
     reporting = time.time()
-    write_reports(conf["model_save_dir"], history, val_samples or samples)
+    plots = final or reporting - models.get("plotted_at", 0.0) >= PLOT_SECONDS
+    write_reports(conf["model_save_dir"], history, val_samples or samples, plots)
+    if plots:
+        models["plotted_at"] = reporting
     print(epoch_line(row, valid_set is not None, improved))
     if models.get("time_steps"):  # read by benchmark.py train
         print(
@@ -545,6 +551,9 @@ def train_one_epoch(
 
 
 SHOW_EVERY = 10  # steps between the loss values' trips to the host (the progress bar)
+# curves.png and samples.png at most this often (history.csv every epoch): the plots took 1 s an
+# epoch, and on a GPU an epoch of the 192-scene MSEC set (72 steps) is a few seconds
+PLOT_SECONDS = 30
 
 
 if __name__ == "__main__":

@@ -103,15 +103,18 @@ def summary(history, start, stop, epochs, save_dir, validated):
     return "\n".join(lines)
 
 
-def write_reports(save_dir, history, samples):
-    """history.csv (one row per epoch), curves.png, and samples.png (input / output / target, from
-    validation, or from the last training batch without validation), each rewritten whole."""
+def write_reports(save_dir, history, samples, plots=True):
+    """history.csv (one row per epoch), and with `plots` curves.png and samples.png (input / output
+    / target, from validation, or from the last training batch without validation), each rewritten
+    whole."""
+    write_csv(os.path.join(save_dir, "history.csv"), history)
+    if not plots:
+        return
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    write_csv(os.path.join(save_dir, "history.csv"), history)
     epochs = [r["epoch"] for r in history]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
     for key in ("train_loss", "train_rec", "train_pyr", "train_lift", "train_ssim"):

@@ -410,6 +410,18 @@ def test_fixed_view_of_the_training_set_is_deterministic_and_prefers_real_pairs(
     assert torch.equal(first[0], again[0]) and torch.equal(first[0], fixed_view(data, 2)[(1, 32)][0])
 
 
+def test_plots_are_redrawn_at_most_every_30_s_and_at_the_last_epoch(repo_conf, tmp_path):
+    conf = train_conf(repo_conf, tmp_path, epochs=3, begin_use_adv_loss_epoch=5)
+    result = run_train(tmp_path, conf, "--time-steps")
+    assert result.returncode == 0, result.stderr[-2000:]
+    # "epoch work: ... reports X s": the first epoch plots, the second (seconds later) writes only
+    # history.csv, the last plots again
+    reports = [float(line.rsplit("reports ", 1)[1][:-2]) for line in result.stdout.splitlines()
+               if line.startswith("epoch work:")]
+    assert len(reports) == 3 and reports[1] < min(reports[0], reports[2]) / 3, reports
+    assert len(read_history(conf["train"]["model_save_dir"])) == 3
+
+
 def test_no_validation_is_said_and_samples_come_from_training(repo_conf, tmp_path):
     conf = train_conf(repo_conf, tmp_path, epochs=1, valid_data_dir="", begin_use_adv_loss_epoch=5)
     result = run_train(tmp_path, conf)

@@ -137,6 +137,7 @@ def train(conf, args, device, rank, world, log):
     steps_left = args.max_steps_this_run or float("inf")
     if partial:
         log(f"resuming epoch {start + 1} at step {partial['step'] + 1}")
+    plotted_at = 0.0
     for epoch in range(start, stop):
         if steps_left <= 0:  # --max-steps-this-run ended with the last epoch
             log(f"stopped after epoch {epoch} (--max-steps-this-run); run the same command again to continue")
@@ -164,10 +165,11 @@ def train(conf, args, device, rank, world, log):
                 f"command again to continue from last.pth"
             )
             return
-        if rank == 0:
-            final = epoch + 1 == stop or steps_left <= 0  # the run's last epoch: its plots are written
+        if rank == 0:  # the plots at most every PLOT_SECONDS, and at the run's last epoch
+            plots = epoch + 1 == stop or steps_left <= 0 or time.time() - plotted_at >= PLOT_SECONDS
+            plotted_at = time.time() if plots else plotted_at
             best_psnr = end_epoch(
-                models, conf, (valid_set, fit_set), device, row, samples, history, best_psnr, (started, final)
+                models, conf, (valid_set, fit_set), device, row, samples, history, best_psnr, (started, plots)
             )
         if world > 1:
             dist.barrier()
@@ -209,10 +211,9 @@ def end_epoch(models, conf, sets, device, row, samples, history, best_psnr, cloc
     """Validate (the first working size; all of them every validate_all_sizes_every epochs) and
     score the fixed training items (`sets` = (validation, fit) sets, either None) at the first size,
     record the epoch's row, write last.pth (and best.pth when the first size improved) and the
-    reports: history.csv each epoch, the plots at most every PLOT_SECONDS and at the run's last
-    epoch (`clock` = (the epoch's start, whether it is the run's last)). Returns the best
-    validation PSNR so far."""
-    (valid_set, fit_set), trained, epoch, (started, final) = sets, time.time(), row["epoch"], clock
+    reports (`clock` = (the epoch's start, whether to redraw the plots); history.csv always).
+    Returns the best validation PSNR so far."""
+    (valid_set, fit_set), trained, epoch, (started, plots) = sets, time.time(), row["epoch"], clock
     sizes = validation_sizes(conf["working_sizes"], epoch, conf["epochs"], conf["validate_all_sizes_every"])
     scores, val_samples = validate(models, valid_set, device, conf["batch_size"], sizes)
     val_psnr, val_ssim = scores[0] if scores else (float("nan"), float("nan"))
@@ -232,10 +233,7 @@ def end_epoch(models, conf, sets, device, row, samples, history, best_psnr, cloc
     saving = time.time()
     save_epoch(conf, models, epoch, best_psnr, history, improved, val_psnr, val_ssim)
     reporting = time.time()
-    plots = final or reporting - models.get("plotted_at", 0.0) >= PLOT_SECONDS
     write_reports(conf["model_save_dir"], history, val_samples or samples, plots)
-    if plots:
-        models["plotted_at"] = reporting
     print(epoch_line(row, valid_set is not None, improved))
     if models.get("time_steps"):  # read by benchmark.py train
         print(

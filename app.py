@@ -11,9 +11,11 @@ Requests queue, one photo set at a time, so two users both get their results.
 """
 
 import atexit
+import errno
 import os
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 import time
@@ -23,7 +25,7 @@ from starlette.requests import ClientDisconnect
 
 from inference import correction_renderer, load_backend, prepare_correction, render_correction, shrink
 from photo import ImageReadError, photo_size, read_photo, result_paths, write_image, write_photo
-from config import ConfError, argument_parser, parse_with_conf
+from config import ConfError, arch_of, argument_parser, asked_arch, parse_with_conf
 from utils import fail, fit_long_side
 
 PREVIEW_SIDE = 1280  # the page shows photos at most this large; downloads are full size
@@ -49,9 +51,10 @@ def main():
     if args.max_upload_mb <= 0:
         fail(f"--max-upload-mb must be above 0, got {args.max_upload_mb:g}")
     try:
-        backend = load_backend(conf["pretrained_model"], conf)
+        backend = load_backend(conf["pretrained_model"], asked_arch(conf, args.given), arch_of(conf))
     except (ConfError, ValueError) as e:
         fail(str(e))
+    check_port(args.host, args.port)  # said before the page is built, not as gradio's traceback
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     private_cache()
     page = build_page(backend, conf, conf["max_megapixels"])
@@ -64,6 +67,20 @@ def main():
         max_file_size=f"{args.max_upload_mb:g}mb",
         app_kwargs={"exception_handlers": {ClientDisconnect: client_gone}},
     )
+
+
+def check_port(host, port):
+    """One line and exit 2 if the page cannot listen on host:port (taken, or not this machine's)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds
+        try:
+            probe.bind((host, port))
+        except OSError as e:
+            taken = e.errno == errno.EADDRINUSE
+            fail(
+                f"port {port} is taken on {host}: choose another with --port" if taken
+                else f"cannot serve on {host}:{port} ({e.strerror}): check --host and --port"
+            )
 
 
 # ---------------------------------------------------------------- the work (no gradio here)

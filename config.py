@@ -216,7 +216,7 @@ def _kinds(level_count):
         ),
         "precision": (lambda v: v in ("auto", "bf16", "fp32"), '"auto", "bf16" or "fp32"'),
         "view": (lambda v: v in ("blocks", "whole"), '"blocks" or "whole"'),
-        "cache": (lambda v: v in ("auto", True, False), '"auto", true or false'),
+        "cache": (lambda v: isinstance(v, bool) or v == "auto", '"auto", true or false'),
         "workers": (lambda v: v == "auto" or (is_int(v) and v >= 0), '"auto" or a non-negative integer'),
         "file": (lambda v: isinstance(v, str) and os.path.isfile(v), "an existing file"),
         "file_or_empty": (
@@ -252,8 +252,10 @@ def _check_value(kind, value, level_count):
 def validate_section(conf, section, first=()):
     """Raise ConfError, naming the key, for anything missing, unknown or ill-typed; the keys in
     `first` (those given on the command line) are checked before the others."""
-    if section not in conf or not isinstance(conf[section], dict):
+    if section not in conf:
         raise ConfError(f"section '{section}' is missing")
+    if not isinstance(conf[section], dict):
+        raise ConfError(f"section '{section}' must be an object of keys, got {_shown(conf[section])}")
     values, schema = conf[section], SCHEMA[section]
     for key in values:
         if key not in schema:
@@ -266,6 +268,8 @@ def validate_section(conf, section, first=()):
         expected = _check_value(schema[key], values[key], level_count)
         if expected is not None:
             hint = f" ({DATA_HELP})" if key in DATA_KEYS else ""
+            if isinstance(values[key], str) and values[key].lower().endswith(".onnx"):
+                hint = " (python convert_2_onnx.py makes it from a .pth)"
             raise ConfError(f"[{section}] key '{key}' must be {expected}, got {values[key]!r}{hint}")
     if len(values.get("working_sizes", [])) != len(values.get("working_size_weights", [])):
         raise ConfError(
@@ -274,10 +278,20 @@ def validate_section(conf, section, first=()):
     return values
 
 
+def _shown(value):
+    """A value as an error message shows it: its JSON, cut short."""
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def read_conf(path):
-    """The whole conf file, unvalidated (load_section validates the section a script uses)."""
-    with open(path) as f:
-        return json.load(f)
+    """The whole conf file, unvalidated (load_section validates the section a script uses);
+    ConfError unless it is a JSON object (one object per section)."""
+    with open(path, encoding="utf-8") as f:
+        conf = json.load(f)
+    if not isinstance(conf, dict):
+        raise ConfError(f"must hold a JSON object with one object per section, got {_shown(conf)}")
+    return conf
 
 
 def load_section(path, section, overrides=None):
@@ -294,9 +308,11 @@ def load_section(path, section, overrides=None):
         fail(f"conf file not found: {path}")
     except json.JSONDecodeError as e:
         fail(f"{path} is not valid JSON: {e}")
+    except (OSError, UnicodeDecodeError) as e:
+        fail(f"cannot read the conf file {path}: {getattr(e, 'strerror', None) or type(e).__name__}")
     except ConfError as e:
-        key = re.search(r"key '([^']+)'", str(e))
-        fail(f"{'command line' if key and key.group(1) in overrides else path}: {e}")
+        named = re.findall(r"'([^']+)'", str(e).split(" must ")[0])  # the keys the message is about
+        fail(f"{'command line' if set(named) & set(overrides) else path}: {e}")
 
 
 def parse_value(text, kind):
@@ -322,8 +338,10 @@ def parse_with_conf(parser, section, positional=None, argv=None):
     conf_path = pre.parse_known_args(argv)[0].conf
     try:
         file_values = read_conf(conf_path).get(section, {})
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError):
         file_values = {}  # said by load_section below, after --help has had its chance
+    if not isinstance(file_values, dict):
+        file_values = {}
     # The usage line names the script's own arguments; the keys are listed under their own heading.
     parser.usage = parser.format_usage().split(":", 1)[1].strip() + " [--KEY VALUE ...]"
     group = parser.add_argument_group(
@@ -353,6 +371,7 @@ def parse_with_conf(parser, section, positional=None, argv=None):
             if not os.path.exists(path):
                 fail(f"no such file or folder: {path}")
         overrides[positional[1]] = paths if len(paths) > 1 else paths[0]
+    args.given = set(overrides)  # the keys set for this run: asked_arch checks a model against them
     return args, load_section(conf_path, section, overrides)
 
 
@@ -376,11 +395,34 @@ def argument_parser(doc, section):
     return parser
 
 
-def check_arch(conf, arch, source):
-    """The architecture keys present in a conf section must match the model's."""
-    for key in ARCH_KEYS:
-        if key in conf and key in arch and conf[key] != arch[key]:
-            raise ConfError(f"conf key '{key}' is {conf[key]!r} but {source} was trained with {arch[key]!r}")
+def arch_of(section):
+    """The architecture keys of a conf section: what builds a model from scratch, and what weights
+    that carry no architecture of their own are read as."""
+    return {key: section[key] for key in ARCH_KEYS if key in section}
+
+
+def asked_arch(section, given):
+    """The architecture keys of `section` set on the command line (`given`, parse_with_conf's
+    args.given): a model that carries its own architecture must agree with these, and only these."""
+    return {key: section[key] for key in ARCH_KEYS if key in section and key in given}
+
+
+def _moot(key, arch):
+    """Keys that change nothing in this architecture (docs/conf.md): the global stage's options
+    without a global stage, iAFF's ratio without iAFF."""
+    if key in ("global_view", "auto_strength"):
+        return not arch.get("use_global_head", False)
+    return key == "iaff_r" and not arch.get("use_iaff", False)
+
+
+def check_arch(asked, arch, source):
+    """ConfError, in one line, for the first key of `asked` that contradicts the model's `arch`."""
+    for key, value in asked.items():
+        if key in arch and value != arch[key] and not _moot(key, arch):
+            raise ConfError(
+                f"--{key} {json.dumps(value)} contradicts {source}, which was trained with "
+                f"{json.dumps(arch[key])} (a model carries its architecture: leave --{key} out)"
+            )
 
 
 def synthesis_conf(base, photos, path, check=True, **changes):

@@ -9,7 +9,7 @@ checkpoint and is written to the ONNX metadata with the size multiple H and W mu
 import numpy as np
 
 from model import export_onnx, load_generator
-from config import ConfError, argument_parser, parse_with_conf
+from config import ConfError, arch_of, argument_parser, asked_arch, parse_with_conf
 from utils import check_size_multiple, fail
 
 PARITY_TOLERANCE = 1e-3
@@ -25,7 +25,7 @@ def main():
     if conf["opset"] > 19:
         fail(f"[convert_to_onnx] key 'opset' is {conf['opset']}: RKNN accepts opsets up to 19")
     try:
-        generator, arch = load_generator(conf["pth_file_path"], conf)
+        generator, arch = load_generator(conf["pth_file_path"], asked_arch(conf, args.given), arch_of(conf))
         n, _, h, w = conf["dummy_input_image_size"]
         check_size_multiple(h, w, generator.multiple, "[convert_to_onnx] key 'dummy_input_image_size'")
     except (ConfError, ValueError) as e:

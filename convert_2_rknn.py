@@ -19,7 +19,7 @@ import numpy as np
 
 from inference import load_backend
 from photo import read_image, write_image
-from config import argument_parser, parse_with_conf
+from config import argument_parser, asked_arch, parse_with_conf
 from metrics import psnr
 from utils import check_size_multiple, fail, list_images, resize, to_uint8, write_json
 
@@ -52,15 +52,10 @@ def main():
             f"{', '.join(PLATFORMS)}"
         )
     try:  # predict.py's ONNX Runtime backend: the architecture metadata, and the reference output below
-        reference_backend = load_backend(conf["ONNX_MODEL"])
-    except ValueError as e:
+        reference_backend = load_backend(conf["ONNX_MODEL"], asked_arch(conf, args.given))
+    except ValueError as e:  # ConfError too: a --laplacian_level_count that contradicts the model
         fail(str(e))
     arch, multiple = reference_backend.arch, reference_backend.multiple
-    if arch["laplacian_level_count"] != conf["laplacian_level_count"]:
-        fail(
-            f"[convert_to_rknn] key 'laplacian_level_count' is {conf['laplacian_level_count']} but "
-            f"{conf['ONNX_MODEL']} has {arch['laplacian_level_count']} levels"
-        )
     h, w = conf["image_size"]
     try:
         check_size_multiple(h, w, multiple, "[convert_to_rknn] key 'image_size'")

@@ -26,17 +26,19 @@ class Backend:
         self.run, self.multiple, self.arch, self.fixed_size = run, multiple, arch, fixed_size
 
 
-def load_backend(model_path, arch_conf=None):
-    """A .onnx runs in ONNX Runtime, anything else is a checkpoint for PyTorch. `arch_conf`: a conf
-    section whose architecture keys must agree with the model's (config.ConfError if not)."""
+def load_backend(model_path, asked=None, fallback=None):
+    """A .onnx runs in ONNX Runtime, anything else is a checkpoint for PyTorch, each with the
+    architecture it carries. `asked`: architecture keys set on the command line, which must agree
+    with the model's (config.ConfError if not); `fallback`: the architecture of bare weights."""
     if not os.path.isfile(model_path):
-        raise ValueError(f"model file not found: {model_path}")
+        hint = " (python convert_2_onnx.py makes it from a .pth)" if model_path.lower().endswith(".onnx") else ""
+        raise ValueError(f"model file not found: {model_path}{hint}")
     if model_path.lower().endswith(".onnx"):
-        return load_onnx_backend(model_path, arch_conf)
-    return load_torch_backend(model_path, arch_conf)
+        return load_onnx_backend(model_path, asked)
+    return load_torch_backend(model_path, asked, fallback)
 
 
-def load_onnx_backend(path, arch_conf=None):
+def load_onnx_backend(path, asked=None):
     import onnxruntime as ort
 
     try:
@@ -47,8 +49,7 @@ def load_onnx_backend(path, arch_conf=None):
     if "arch" not in meta:
         raise ValueError(f"{path} has no 'arch' metadata: export it with convert_2_onnx.py")
     arch = json.loads(meta["arch"])
-    if arch_conf is not None:
-        check_arch(arch_conf, arch, path)
+    check_arch(asked or {}, arch, path)
     input_name = session.get_inputs()[0].name
     shape = session.get_inputs()[0].shape
     fixed = tuple(shape[2:]) if all(isinstance(s, int) for s in shape[2:]) else None
@@ -63,13 +64,13 @@ def load_onnx_backend(path, arch_conf=None):
     return Backend(run, int(meta["size_multiple"]), arch, fixed)
 
 
-def load_torch_backend(path, arch_conf=None):
+def load_torch_backend(path, asked=None, fallback=None):
     import torch
 
     from model import load_generator
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    generator, arch = load_generator(path, arch_conf, device)
+    generator, arch = load_generator(path, asked, fallback, device)
 
     def run(batch):
         with torch.no_grad():

@@ -14,7 +14,7 @@ import torch
 from dataset import synthesize_ev
 from inference import correct_image, load_backend
 from photo import read_image, write_image
-from config import argument_parser, correction_settings, parse_with_conf
+from config import arch_of, argument_parser, asked_arch, correction_settings, parse_with_conf
 
 # (scikit-image photo, exposure error in stops, its licence as scikit-image documents it)
 SAMPLES = [
@@ -32,7 +32,8 @@ def main():
     args, conf = parse_with_conf(parser, "predict")
     paths = write_samples()
     if args.figures:
-        draw_figures(paths, load_backend(conf["pretrained_model"], conf), correction_settings(conf))
+        backend = load_backend(conf["pretrained_model"], asked_arch(conf, args.given), arch_of(conf))
+        draw_figures(paths, backend, correction_settings(conf))
 
 
 def write_samples():

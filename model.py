@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from config import ARCH_KEYS, check_arch
+from config import check_arch
 from utils import atomic_write, check_size_multiple
 
 # ---------------------------------------------------------------- the pyramid (one place)
@@ -417,10 +417,6 @@ class Discriminator(nn.Module):
 # ---------------------------------------------------------------- build and checkpoints (one place)
 
 
-def arch_from_conf(conf):
-    return {key: conf[key] for key in ARCH_KEYS}
-
-
 # Architecture keys added after the first checkpoints were written, and what older ones mean by them.
 ARCH_DEFAULTS = {"use_global_head": False, "global_view": "blocks", "auto_strength": False}
 
@@ -434,7 +430,8 @@ def parameter_count(module):
 
 
 # A checkpoint is a dict that torch.load(weights_only=True) reads: "arch" (the architecture keys)
-# and "generator" (its state dict) always; best.pth adds "epoch", "valid_psnr", "valid_ssim";
+# and "generator" (its state dict) always; "conf" (the train section it was trained with) where
+# train.py wrote it or a release kept it; best.pth adds "epoch", "valid_psnr", "valid_ssim";
 # last.pth adds what resuming needs: "discriminator", "optimizer_g", "optimizer_d", "epoch",
 # "best_psnr", "history", "rng" (train.rng_states, tensors and plain types only) and "conf".
 
@@ -444,15 +441,22 @@ def save_checkpoint(path, payload):
     atomic_write(path, lambda tmp: torch.save(payload, tmp))
 
 
-def read_checkpoint(path):
-    """A checkpoint's dict, safely unpickled; ValueError naming the file if it is not one of ours."""
+def read_checkpoint(path, fallback_arch=None):
+    """A checkpoint's dict, safely unpickled; ValueError naming the file if it is not one of ours.
+    A bare state dict (weights with no architecture) is read as `fallback_arch` where one is given
+    (the architecture keys of the script's conf section)."""
     if not os.path.isfile(path):
         raise ValueError(f"checkpoint not found: {path}")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises pickle, zip and runtime errors for foreign files
-        first = str(e).strip().splitlines()[0][:100] if str(e).strip() else type(e).__name__
-        raise ValueError(f"{path} is not a readable exposure-correct checkpoint ({first})") from None
+    except Exception:  # torch raises pickle, zip and runtime errors for foreign files
+        raise ValueError(
+            f"{path} is not a model this project reads (a .pth checkpoint of train.py, or a .onnx "
+            f"of convert_2_onnx.py)"
+        ) from None
+    bare = isinstance(checkpoint, dict) and checkpoint and all(torch.is_tensor(v) for v in checkpoint.values())
+    if bare and fallback_arch:
+        checkpoint = {"arch": dict(fallback_arch), "generator": checkpoint}
     if not isinstance(checkpoint, dict) or "arch" not in checkpoint or "generator" not in checkpoint:
         raise ValueError(f"{path} is not an exposure-correct checkpoint (no 'arch'/'generator' entries)")
     for key, value in ARCH_DEFAULTS.items():  # keys added since it was written
@@ -467,18 +471,30 @@ def export_generator_weights(path, generator, arch, half=False, extra=None):
     save_checkpoint(path, {"arch": dict(arch), "generator": state, **(extra or {})})
 
 
-def load_generator(path, conf=None, device="cpu"):
-    """Rebuild the generator of any checkpoint train.py writes (best.pth, last.pth) or the shipped
-    file. `conf`, if given, is a conf section whose architecture keys must agree with the
-    checkpoint's (config.ConfError if not); ValueError for a file that is not a checkpoint."""
+def release(path, out_path):
+    """The file to ship from any checkpoint: its generator's weights in float16 (half the size, the
+    same outputs to 8-bit rounding), its architecture and the train section it was trained with."""
     checkpoint = read_checkpoint(path)
+    generator, arch = load_generator(path)
+    export_generator_weights(out_path, generator, arch, half=True, extra={"conf": checkpoint.get("conf", {})})
+
+
+def load_generator(path, asked=None, fallback=None, device="cpu"):
+    """Rebuild the generator of any checkpoint train.py writes (best.pth, last.pth) or the shipped
+    file, with the architecture it carries. `asked`: architecture keys set on the command line,
+    which must agree with it (config.ConfError if not); `fallback`: the architecture of weights
+    that carry none (a bare state dict). ValueError for a file that is not a checkpoint."""
+    checkpoint = read_checkpoint(path, fallback)
     arch = checkpoint["arch"]
-    if conf is not None:
-        check_arch(conf, arch, f"the checkpoint {path}")
+    check_arch(asked or {}, arch, f"the checkpoint {path}")
     generator = build_generator(arch)
-    generator.load_state_dict(
-        {k: v.float() if v.is_floating_point() else v for k, v in checkpoint["generator"].items()}
-    )
+    try:
+        generator.load_state_dict(
+            {k: v.float() if v.is_floating_point() else v for k, v in checkpoint["generator"].items()}
+        )
+    except RuntimeError as e:  # the weights and the architecture do not match
+        first = str(e).strip().splitlines()[1].strip() if len(str(e).splitlines()) > 1 else "mismatch"
+        raise ValueError(f"{path}: its weights do not fit the architecture {arch} ({first})") from None
     return generator.to(device).eval(), arch
 
 

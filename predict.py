@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from inference import lazy_results, load_backend, network_size
 from photo import ImageReadError, output_paths, photo_pixels, read_photo, write_photo
-from config import ConfError, argument_parser, correction_settings, parse_with_conf
+from config import ConfError, arch_of, argument_parser, asked_arch, correction_settings, parse_with_conf
 from utils import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, fail, list_images
 
 
@@ -35,7 +35,7 @@ def main():
     if args.batch < 1:
         fail(f"--batch must be at least 1, got {args.batch}")
     try:
-        backend = load_backend(conf["pretrained_model"], conf)
+        backend = load_backend(conf["pretrained_model"], asked_arch(conf, args.given), arch_of(conf))
     except (ConfError, ValueError) as e:
         fail(str(e))
     started = time.time()

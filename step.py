@@ -194,7 +194,8 @@ def generator_ceiling(generator, shape, bf16, device, steps=30, warmup=5):
 def network_ceiling(base, size, bf16):
     """The generator alone (generator_ceiling) at the batch shape that benchmark.py's synthetic
     384x512 photos give at working size `size` (landscape 384x512 shrunk and padded as the dataset pads)."""
-    from model import arch_from_conf, build_generator, size_multiple
+    from config import arch_of
+    from model import build_generator, size_multiple
     from precision import choose_device
     from utils import fit_long_side
 
@@ -202,5 +203,5 @@ def network_ceiling(base, size, bf16):
     m = size_multiple(base["laplacian_level_count"], base["layer_count_of_every_unet"])
     h, w = (-(-s // m) * m for s in fit_long_side(384, 512, size))
     layout = torch.channels_last if device.type == "cpu" else torch.contiguous_format
-    generator = build_generator(arch_from_conf(base)).to(device, memory_format=layout)
+    generator = build_generator(arch_of(base)).to(device, memory_format=layout)
     return generator_ceiling(generator, (base["batch_size"], 3, h, w), bf16, device)

@@ -5,6 +5,7 @@ discriminator). One process: `python train.py`; several GPUs or CPU processes:
 Stages, top to bottom: the processes and device, the data, the models and optimisers, resuming
 from last.pth, the epochs (a training pass, validation, checkpoints and reports), a summary."""
 
+import json
 import os
 import random
 import re
@@ -22,10 +23,8 @@ from tqdm import tqdm
 from dataset import WorkingSizeBatches, build_dataset, collate_groups, fixed_view, from_tensor
 from model import (
     Discriminator,
-    arch_from_conf,
     build_generator,
     init_from_smaller,
-    load_generator,
     parameter_count,
     read_checkpoint,
     save_checkpoint,
@@ -34,7 +33,7 @@ from model import (
 from precision import PROCESS_GROUP_TIMEOUT, choose_device, set_float32_math, use_bf16
 from step import LIFT_TERMS, generator_groups, lr_at, part_timer, set_learning_rates, train_step
 from validation import epoch_line, summary, validate, validation_sizes, write_reports
-from config import DATA_HELP, ConfError, argument_parser, parse_with_conf
+from config import DATA_HELP, ConfError, arch_of, argument_parser, asked_arch, check_arch, parse_with_conf
 from utils import check_size_multiple, fail, to_uint8
 
 
@@ -100,7 +99,7 @@ def train(conf, args, device, rank, world, log):
         remove_leftovers(conf["model_save_dir"], log)
     state = None
     if conf["resume"] and not args.no_resume and os.path.isfile(last_path):
-        state = load_training_state(last_path, arch_from_conf(conf))
+        state = load_training_state(last_path, asked_arch(conf, args.given))
         if state["epoch"] >= conf["epochs"]:  # said before minutes of photo loading
             log(
                 f"already trained {state['epoch']} of {conf['epochs']} epochs in {last_path}; nothing to do "
@@ -108,7 +107,9 @@ def train(conf, args, device, rank, world, log):
             )
             return
     seed_everything(conf["seed"])
+    conf = dict(conf, **(state["arch"] if state else {}))  # a run resumes its own architecture
     train_set, valid_set = load_data(conf, world, log)
+    conf["batch_size"] = fitting_batch(conf["batch_size"], len(train_set), world, log)
     fit_set = fixed_view(train_set, conf["fit_check_count"])
     models = build_models(conf, device, state, log)
     models["sync_debug"] = args.sync_debug and device.type == "cuda"
@@ -305,15 +306,23 @@ def load_data(conf, world, log):
         )
     except (FileNotFoundError, ValueError) as e:
         fail(str(e))
-    if len(train_set) < conf["batch_size"] * world:
-        fail(f"only {len(train_set)} training photos for batch_size {conf['batch_size']} x {world} processes")
     return train_set, valid_set
+
+
+def fitting_batch(batch_size, count, world, log):
+    """A folder with fewer photos than a batch trains with what there is, said once."""
+    if count >= batch_size * world:
+        return batch_size
+    if count < world:
+        fail(f"only {count} training photos for {world} processes: add photos or run fewer processes")
+    log(f"only {count} training photos: batches of {count // world} (batch_size {batch_size} needs more)")
+    return count // world
 
 
 def build_models(conf, device, state, log):
     """Generator, discriminator, their optimisers (and DDP wrappers), from `state` when resuming.
     On a CPU the models are channels-last: oneDNN's convolutions are fastest in that layout."""
-    arch = arch_from_conf(conf)
+    arch = arch_of(conf)
     channels_last = device.type == "cpu"
     layout = torch.channels_last if channels_last else torch.contiguous_format
     generator = build_generator(arch).to(device, memory_format=layout)
@@ -322,11 +331,7 @@ def build_models(conf, device, state, log):
         try:
             fresh = init_from_smaller(generator, conf["init_generator_from"])
         except ValueError as e:
-            try:
-                load_generator(conf["init_generator_from"], conf)  # names the differing conf key
-            except (ConfError, ValueError) as e2:
-                fail(str(e2))
-            fail(str(e))
+            fail(init_mismatch(conf["init_generator_from"], arch) or str(e))
         modules = sorted({name.rsplit(".", 2)[0] for name in fresh})
         added = f"; new, freshly initialised: {', '.join(modules)}" if fresh else ""
         log(f"generator initialised from {conf['init_generator_from']}{added}")
@@ -369,16 +374,33 @@ def build_models(conf, device, state, log):
 # ---------------------------------------------------------------- last.pth (format: model.py)
 
 
-def load_training_state(path, arch):
+def init_mismatch(path, arch):
+    """The first architecture key in which init_generator_from's checkpoint differs from the one
+    being trained (None if it names none): the line to say when its weights do not fit."""
+    try:
+        theirs = read_checkpoint(path)["arch"]
+    except ValueError as e:
+        return str(e)
+    for key, value in arch.items():
+        if key in theirs and theirs[key] != value:
+            return (
+                f"init_generator_from {path} was trained with {key} {json.dumps(theirs[key])}, this run "
+                f"builds {json.dumps(value)}: set --{key} {json.dumps(theirs[key])} to train its architecture"
+            )
+    return None
+
+
+def load_training_state(path, asked):
+    """last.pth, to resume with the architecture it carries; a key set on the command line that
+    contradicts it is one line."""
     try:
         state = read_checkpoint(path)
     except ValueError as e:
         fail(f"{e}: remove it, change model_save_dir or run with --no-resume")
-    if state["arch"] != arch:
-        fail(
-            f"{path} was trained with architecture {state['arch']}, the conf asks for {arch}: "
-            f"change model_save_dir or run with --no-resume"
-        )
+    try:
+        check_arch(asked, state["arch"], path)
+    except ConfError as e:
+        fail(f"{e}; or change model_save_dir, or run with --no-resume to start afresh")
     if "optimizer_g" not in state:
         fail(
             f"{path} holds weights only (no optimiser state to resume): use it as init_generator_from instead"
@@ -436,6 +458,7 @@ def save_epoch(conf, models, epoch, best_psnr, history, improved, val_psnr, val_
                 "epoch": epoch,
                 "valid_psnr": val_psnr,
                 "valid_ssim": val_ssim,
+                "conf": conf,
             },
         )
     save_checkpoint(

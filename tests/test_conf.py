@@ -1,4 +1,5 @@
 import copy
+import json
 
 import pytest
 
@@ -96,3 +97,80 @@ def test_scripts_exit_2_with_one_line(repo_conf, tmp_path, script, section):
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "key '" in lines[0], result.stderr
+
+
+# Values of every JSON type, and some of each that are nearly right.
+WRONG = [None, True, -1, 0, 3.5, 1e308, "", "x", "auto", [], [1], [1, "a"], [[1, 2]], {}, {"a": 1}]
+
+
+def _one_line_exit_2(call, capsys):
+    with pytest.raises(SystemExit) as stop:
+        call()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert stop.value.code == 2 and len(err) == 1 and err[0].startswith("error: "), err
+    return err[0]
+
+
+@pytest.mark.parametrize("top", [[1, 2], 5, "conf", None, True, []])
+def test_a_conf_that_is_not_an_object_is_one_line(tmp_path, capsys, top):
+    from config import load_section
+
+    path = tmp_path / "conf.json"
+    path.write_text(json.dumps(top))
+    line = _one_line_exit_2(lambda: load_section(str(path), "predict"), capsys)
+    assert "must hold a JSON object with one object per section" in line
+
+
+@pytest.mark.parametrize("value", WRONG[:11])
+def test_a_section_of_the_wrong_type_is_one_line(tmp_path, capsys, value):
+    from config import load_section
+
+    path = tmp_path / "conf.json"
+    path.write_text(json.dumps({"predict": value}))
+    line = _one_line_exit_2(lambda: load_section(str(path), "predict"), capsys)
+    assert "section 'predict' must be an object of keys" in line
+
+
+@pytest.mark.parametrize("section", sorted(SCHEMA))
+def test_every_key_of_every_section_given_every_wrong_type_is_one_line(repo_conf, tmp_path, capsys, section):
+    """load_section fuzzed: each key in turn takes each value of WRONG; whatever the value, the
+    result is a valid section or one line naming that key, and exit 2 (never a traceback)."""
+    from config import load_section
+
+    base = _train(repo_conf, tmp_path)  # a valid conf without the data a fresh clone lacks
+    base["evaluate"]["data_dir"] = str(tmp_path)
+    base["convert_to_rknn"]["ONNX_MODEL"] = base["predict"]["pretrained_model"]  # any file is valid
+    for key in SCHEMA[section]:
+        for value in WRONG:
+            conf = copy.deepcopy(base)
+            conf[section][key] = value
+            path = tmp_path / "conf.json"
+            path.write_text(json.dumps(conf))
+            try:
+                load_section(str(path), section)
+            except SystemExit as stop:
+                err = capsys.readouterr().err.strip().splitlines()
+                assert stop.code == 2 and len(err) == 1 and f"'{key}'" in err[0], (key, value, err)
+            # the same through the command line's overrides
+            try:
+                load_section(write_conf_file(tmp_path, base), section, {key: value})
+            except SystemExit as stop:
+                err = capsys.readouterr().err.strip().splitlines()
+                assert stop.code == 2 and len(err) == 1 and err[0].startswith("error: command line"), err
+
+
+def write_conf_file(tmp_path, conf):
+    path = tmp_path / "base.json"
+    if not path.exists():
+        path.write_text(json.dumps(conf))
+    return str(path)
+
+
+def test_a_conf_that_is_not_text_is_one_line(tmp_path, capsys):
+    from config import load_section
+
+    path = tmp_path / "conf.json"
+    path.write_bytes(b"\xff\xfe\x00binary")
+    assert "conf.json" in _one_line_exit_2(lambda: load_section(str(path), "predict"), capsys)
+    line = _one_line_exit_2(lambda: load_section(str(tmp_path), "predict"), capsys)  # a folder
+    assert "cannot read the conf file" in line

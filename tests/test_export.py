@@ -67,10 +67,14 @@ def test_convert_2_onnx_script(repo_conf, tmp_path):
     result = run_script("convert_2_onnx.py", tmp_path, conf)
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("parity at") == 2 and os.path.isfile(tmp_path / "out.onnx")
-    # A conf whose architecture disagrees with the checkpoint: one line naming the key.
-    conf["convert_to_onnx"]["use_psa"] = True
-    result = run_script("convert_2_onnx.py", tmp_path, conf)
-    assert result.returncode == 2 and "conf key 'use_psa' is True" in result.stderr
+    # The checkpoint carries its architecture: the conf file's keys are not asked of it ...
+    conf["convert_to_onnx"].update(use_psa=True, laplacian_level_count=4, layer_count_of_every_unet=[4, 3, 3, 3])
+    conf["convert_to_onnx"]["first_layer_out_channels_of_every_unet"] = [24, 24, 24, 16]
+    assert run_script("convert_2_onnx.py", tmp_path, conf).returncode == 0
+    # ... but one set on the command line that contradicts it is one line naming the key.
+    result = run_script("convert_2_onnx.py", tmp_path, conf, "--use_psa", "true")
+    assert result.returncode == 2 and result.stderr.startswith("error: --use_psa true contradicts the checkpoint")
+    assert result.stderr.count("\n") == 1
 
 
 rknn = pytest.importorskip(

@@ -222,7 +222,9 @@ def test_show_result_without_display_saves_a_figure(repo_conf, tiny_checkpoint, 
     assert os.path.isfile(tmp_path / "out" / "photo00_side_by_side.png")
 
 
-def test_conf_disagreeing_with_model_is_one_line(repo_conf, tiny_checkpoint, tmp_path):
+def test_the_model_carries_its_architecture_and_a_contradicting_key_is_one_line(
+    repo_conf, tiny_checkpoint, tmp_path
+):
     save_photos(str(tmp_path / "p"), 1)
     conf = predict_conf(
         repo_conf,
@@ -233,10 +235,10 @@ def test_conf_disagreeing_with_model_is_one_line(repo_conf, tiny_checkpoint, tmp
         layer_count_of_every_unet=[2, 2, 2, 2],
         first_layer_out_channels_of_every_unet=[8, 8, 8, 8],
     )
-    result = run_predict(tmp_path, conf)
-    assert (
-        result.returncode == 2 and result.stderr.count("\n") == 1 and "laplacian_level_count" in result.stderr
-    )
+    assert run_predict(tmp_path, conf).returncode == 0  # the conf file's keys are not asked of it
+    result = run_predict(tmp_path, conf, "--laplacian_level_count", "4")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert result.stderr.startswith("error: --laplacian_level_count 4 contradicts the checkpoint")
 
 
 def test_empty_folder_says_so(repo_conf, tiny_checkpoint, tmp_path):

@@ -93,7 +93,7 @@ def test_two_epochs_write_checkpoints_csv_and_pictures(two_epoch_run):
     from model import load_generator
 
     for name in ("best.pth", "last.pth"):
-        generator, arch = load_generator(os.path.join(folder, name), conf["train"])
+        generator, arch = load_generator(os.path.join(folder, name))
         assert arch == TINY_ARCH
 
 
@@ -372,6 +372,7 @@ def test_whole_photo_training_with_working_sizes(repo_conf, tmp_path):
         saturation_loss_weight=0.1,
         use_global_head=True,
         begin_use_adv_loss_epoch=5,
+        fit_check_count=6,
     )
     result = run_train(tmp_path, conf)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -621,7 +622,11 @@ def test_init_generator_from_warm_starts_an_extended_architecture_or_names_the_m
     )
     result = run_train(tmp_path, conf)
     assert result.returncode != 0 and "Traceback" not in result.stderr
-    assert "first_layer_out_channels_of_every_unet' is [8, 8, 4] but the checkpoint" in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: init_generator_from {small} was trained with first_layer_out_channels_of_every_unet "
+        "[16, 8, 4], this run builds [8, 8, 4]: set --first_layer_out_channels_of_every_unet [16, 8, 4] "
+        "to train its architecture"
+    )
 
 
 # ---------------------------------------------------------------- GPUs, checked on the CPU (issue 30)

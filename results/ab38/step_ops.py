@@ -28,6 +28,9 @@ except ImportError:
     from utils import read_conf
 
     lift_groups = None
+# the architecture keys of every tree (later ones add ARCH_DEFAULTS' keys)
+ARCH = ("laplacian_level_count", "layer_count_of_every_unet", "first_layer_out_channels_of_every_unet",
+        "use_iaff", "iaff_r", "use_psa")
 # ops that allocate, alias or reshape: no kernel of their own
 FREE = {"aten::empty", "aten::empty_strided", "aten::as_strided", "aten::as_strided_", "aten::resize_",
         "aten::detach", "aten::view", "aten::_reshape_alias", "aten::lift_fresh", "aten::unsqueeze",
@@ -50,7 +53,8 @@ def launched(fn):
 def main():
     conf = read_conf(root + "/conf.json")["train"]
     torch.manual_seed(0)
-    g = M.build_generator(M.arch_from_conf(conf))
+    arch = {k: conf[k] for k in conf if k in getattr(M, "ARCH_DEFAULTS", {}) or k in ARCH}
+    g = M.build_generator(arch)
     d = M.Discriminator(conf["discriminator_image_size"])
     models = {"generator": g, "generator_ddp": g, "discriminator": d, "discriminator_ddp": d, "bf16": False,
               "channels_last": False, "opt_d": torch.optim.Adam(d.parameters(), lr=1e-5),

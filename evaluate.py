@@ -89,6 +89,8 @@ def main():
         fail(
             "--good-photos runs the model on the ground truths: set 'model' and leave 'predictions_dir' empty"
         )
+    if args.good_photos and "report_dir" not in args.given:  # never over the default report of inputs
+        conf["report_dir"] += "_good_photos"
     items, unmatched = find_items(conf["data_dir"], args.good_photos)
     items = subset(items, args.scenes, args.limit)
     correction = correction_settings(conf)  # predict.py's settings for photos at their own size

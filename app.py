@@ -19,16 +19,19 @@ import socket
 import sys
 import tempfile
 import time
+import zipfile
 
 import numpy as np
 from starlette.requests import ClientDisconnect
 
 from inference import correction_renderer, load_backend, prepare_correction, render_correction, shrink
-from photo import ImageReadError, photo_size, read_photo, result_paths, write_image, write_photo
+from photo import ImageReadError, download_names, photo_size, read_photo, write_image, write_photo
 from config import ConfError, arch_of, argument_parser, asked_arch, parse_with_conf
 from utils import fail, fit_long_side
 
 PREVIEW_SIDE = 1280  # the page shows photos at most this large; downloads are full size
+SHIPPED_MODEL, SHIPPED_RELEASE = "data/exposure_correct_default.pth", "2026-12"
+FORMATS = "JPEG, PNG, TIFF, WebP, HEIC, camera RAW"
 SESSION_SECONDS = 3600  # a session's photos are forgotten this long after its last use (as its files)
 
 
@@ -58,14 +61,21 @@ def main():
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     private_cache()
     page = build_page(backend, conf, conf["max_megapixels"])
+    import gradio as gr
+
+    print(f"serving the page on http://{args.host}:{args.port} (Ctrl+C stops it)", flush=True)
     page.queue(default_concurrency_limit=1).launch(
         server_name=args.host,
         server_port=args.port,
         share=False,
+        quiet=True,  # gradio's own lines offer a public link, which this page never makes
         theme=offline_theme(),
         footer_links=[],
         max_file_size=f"{args.max_upload_mb:g}mb",
         app_kwargs={"exception_handlers": {ClientDisconnect: client_gone}},
+        i18n=gr.I18n(
+            en={"upload_text.drop_file": "Drop photos here", "upload_text.click_to_upload": "or click"}
+        ),
     )
 
 
@@ -102,15 +112,12 @@ def load_photos(paths, max_megapixels):
                 continue
             rgb, alpha, info = read_photo(path, 0, rows=True)  # the size was checked just above
         except ImageReadError as e:
+            reason = (e.reason or "").replace(path, "the file")  # the server's paths are not the user's
             messages.append(
-                f"{name} {e.reason}"
-                if e.reason
-                else f"{name} is not a photo this page reads (JPEG, PNG, TIFF, WebP, HEIC, camera RAW)"
+                f"{name} {reason}" if reason else f"{name} is not a photo this page reads ({FORMATS})"
             )
             continue
         photos.append({"name": name, "path": path, "rgb": rgb, "alpha": alpha, "info": info})
-        if info.get("note"):  # read, but not as the file said (a RAW's white level)
-            messages.append(f"{name}: {info['note']}")
     labels = [p["name"] for p in photos]
     for i, photo in enumerate(photos):  # two uploads of one name stay two entries: "photo.jpg (2)"
         same = labels[:i].count(photo["name"])
@@ -136,10 +143,9 @@ def render(photos, strength, out_dir, output_format):
     and its previews' paths, so a new strength reads the upload again. Returns the files, the
     seconds it took and a message for each photo that could not be rendered or written."""
     started, files, messages = time.perf_counter(), [], []
-    paths = [p["path"] for p in photos]
-    for i, (photo, out) in enumerate(
-        zip(photos, result_paths(paths, dict.fromkeys(paths), out_dir, output_format))
-    ):
+    names = download_names([p["name"] for p in photos], [p["label"] for p in photos], output_format)
+    for i, (photo, name) in enumerate(zip(photos, names)):
+        out = os.path.join(out_dir, name)
         try:
             rgb, alpha, info = pixels(photo)
         except ImageReadError:  # gradio removed the upload (an hour on)
@@ -155,6 +161,18 @@ def render(photos, strength, out_dir, output_format):
         )
         files.append(out)
     return files, time.perf_counter() - started, messages
+
+
+def zip_results(files, out_dir):
+    """All results in one zip (stored: photos are compressed already), under their own names;
+    None for fewer than two."""
+    if len(files) < 2:
+        return None
+    path = os.path.join(out_dir, "corrected_photos.zip")
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
+        for f in files:
+            archive.write(f, os.path.basename(f))
+    return path
 
 
 def pixels(photo):
@@ -178,14 +196,29 @@ def write_previews(rgb, correction, strength, folder, index):
     return tuple(paths)
 
 
-def status_line(model, photos, messages, times):
-    """times: {part: seconds}, "total" the time from the uploaded files to the result."""
-    lines = [f"**model** `{model}`"]
+def status_line(model, photos, messages, times, settings=None):
+    """The settings behind the result shown, how long it took (times: {part: seconds}, "total"
+    from the uploaded files to the result), a note for each photo read differently from what its
+    file says (information) and a warning for each photo refused or not written."""
+    lines = [f"**{model}**"]
     if photos and times:
+        strength, side, ensemble = settings
+        lines[0] += (
+            f" · strength **{strength:g}** · working size **{side:g} px**"
+            f" · self-ensemble **{'on' if ensemble else 'off'}**"
+        )
         parts = ", ".join(f"{k} {v:.1f} s" for k, v in times.items() if k != "total")
         network = "" if "network" in times else "; network not rerun"
-        lines.append(f"{len(photos)} photo(s) in {times['total']:.1f} s ({parts}{network})")
-    return "  \n".join(lines + [f"⚠ {m}" for m in messages])
+        count = f"{len(photos)} photo{'s' * (len(photos) > 1)}"
+        lines.append(f"{count} in {times['total']:.1f} s ({parts}{network})")
+    notes = [f"ℹ {p['name']}: {p['info']['note']}" for p in photos if p.get("info", {}).get("note")]
+    return "  \n".join(lines + notes + [f"⚠ {m}" for m in messages])
+
+
+def model_label(path):
+    """The model by what it is: the shipped one by its release, any other by its file name."""
+    shipped = os.path.abspath(path) == os.path.abspath(SHIPPED_MODEL)
+    return f"shipped model ({SHIPPED_RELEASE})" if shipped else f"model {os.path.basename(path)}"
 
 
 # ---------------------------------------------------------------- the page
@@ -196,76 +229,119 @@ def build_page(backend, conf, max_megapixels):
 
     out_root = tempfile.mkdtemp(prefix="results-", dir=os.environ.get("GRADIO_TEMP_DIR"))
     atexit.register(shutil.rmtree, out_root, True)  # this page's own results, when the server stops
-    model, fmt = conf["pretrained_model"], conf["output_format"]
+    model, fmt = model_label(conf["pretrained_model"]), conf["output_format"]
 
     def correct(files, strength, max_side, ensemble):
         started = time.perf_counter()
         prune(out_root, 3600)
         photos, refused = load_photos(files, max_megapixels)
+        settings = (float(strength), int(max_side), bool(ensemble))
         if not photos:
             refused = refused or ["Drop one or more photos first."]
             empty = gr.update(choices=[], value=None)
-            return [], refused, empty, None, None, status_line(model, [], refused, {})
+            return [], refused, None, empty, None, None, None, status_line(model, [], refused, {})
         times = {"decoding": time.perf_counter() - started}
-        times["network"] = prepare(photos, backend, int(max_side), bool(ensemble))
-        downloads, times["rendering and writing"], failed = render(
-            photos, strength, tempfile.mkdtemp(dir=out_root), fmt
-        )
+        times["network"] = prepare(photos, backend, settings[1], settings[2])
+        out_dir = tempfile.mkdtemp(dir=out_root)
+        downloads, times["rendering and writing"], failed = render(photos, strength, out_dir, fmt)
         names = [p["label"] for p in photos]
         times["total"] = time.perf_counter() - started
         return (
             photos,
             refused,
+            settings,
             gr.update(choices=names, value=names[0]),
             photos[0].get("preview"),
             downloads,
-            status_line(model, photos, refused + failed, times),
+            zip_results(downloads, out_dir),
+            status_line(model, photos, refused + failed, times, settings),
         )
 
-    def restrength(photos, refused, strength, name):  # the refused files are still named
-        if not photos:
-            return None, None, status_line(model, [], ["Drop one or more photos first."], {})
-        started = time.perf_counter()
-        downloads, render_s, failed = render(photos, strength, tempfile.mkdtemp(dir=out_root), fmt)
+    def rerun(files, strength, max_side, ensemble, photos, shown):
+        """A new working size or self-ensemble: the network again, once per value settled."""
+        if not photos or shown is None or (int(max_side), bool(ensemble)) == tuple(shown[1:]):
+            return (gr.skip(),) * len(outputs)
+        return correct(files, strength, max_side, ensemble)
+
+    def restrength(photos, refused, shown, strength, name):
+        """A new strength: rendered from the fitted maps, once per value settled."""
+        if not photos or shown is None or float(strength) == shown[0]:
+            return (gr.skip(),) * 5
+        started, shown = time.perf_counter(), (float(strength), *shown[1:])
+        out_dir = tempfile.mkdtemp(dir=out_root)
+        downloads, render_s, failed = render(photos, strength, out_dir, fmt)
         times = {"reading and rendering": render_s, "total": time.perf_counter() - started}
-        return show(photos, name), downloads, status_line(model, photos, refused + failed, times)
+        status = status_line(model, photos, refused + failed, times, shown)
+        return shown, show(photos, name), downloads, zip_results(downloads, out_dir), status
 
     def show(photos, name):
         chosen = [p for p in photos or [] if p["label"] == name]
         return chosen[0].get("preview") if chosen else None
 
-    # Uploads and results are private photos (GPS included): gradio deletes its cached files an hour
-    # after they were made, checking every 10 minutes, and all of them when the server stops.
     with gr.Blocks(title="exposure-correct", delete_cache=(600, 3600)) as page:
-        gr.Markdown("# exposure-correct\nDrop over- or under-exposed photos; compare, adjust, download.")
-        # a session's state is small (paths, metadata, low-resolution maps) and goes when it ends or idles
-        photos, refused = gr.State([], time_to_live=SESSION_SECONDS), gr.State(
-            [], time_to_live=SESSION_SECONDS
+        c = page_components(gr, conf)
+        outputs = [c["photos"], c["refused"], c["shown"], c["choice"], c["slider"], c["downloads"], c["zip"]]
+        outputs.append(c["status"])
+        inputs = [c["files"], c["strength"], c["max_side"], c["ensemble"]]
+        c["run"].click(correct, inputs, outputs, api_name="correct")
+        # .change fires for every way a value changes (drag, click, typed + Enter or Tab, arrow keys,
+        # the reset button); always_last drops the values passed over while a render runs, and the
+        # handlers skip a value already shown (a reset fires twice), so the result matches the controls.
+        for control in (c["max_side"], c["ensemble"]):
+            control.change(
+                rerun, inputs + [c["photos"], c["shown"]], outputs, api_name=False, trigger_mode="always_last"
+            )
+        c["strength"].change(
+            restrength,
+            [c["photos"], c["refused"], c["shown"], c["strength"], c["choice"]],
+            [c["shown"], c["slider"], c["downloads"], c["zip"], c["status"]],
+            api_name=False,
+            trigger_mode="always_last",
         )
-        with gr.Row():
-            files = gr.File(file_count="multiple", type="filepath", label="Photos")
-            with gr.Column():
-                strength = gr.Slider(0, 2, value=conf["strength"], step=0.05, label="Strength")
-                max_side = gr.Slider(
-                    64, 1024, value=conf["max_side"], step=64, label="Working size (long side, px)"
-                )
-                ensemble = gr.Checkbox(value=conf["self_ensemble"], label="Self-ensemble")
-                run = gr.Button("Correct", variant="primary", elem_id="correct")
-        status = gr.Markdown(elem_id="status")
-        choice = gr.Dropdown(choices=[], label="Photo")
-        # no download button on the previews: the full-size results with their metadata are below
-        slider = gr.ImageSlider(
-            label="Before / after", type="filepath", buttons=["fullscreen"], elem_id="compare"
-        )
-        downloads = gr.File(file_count="multiple", label="Results at full resolution", elem_id="downloads")
-        outputs = [photos, refused, choice, slider, downloads, status]
-        run.click(correct, [files, strength, max_side, ensemble], outputs, api_name="correct")
-        max_side.release(correct, [files, strength, max_side, ensemble], outputs, api_name=False)
-        strength.release(
-            restrength, [photos, refused, strength, choice], [slider, downloads, status], api_name=False
-        )
-        choice.change(show, [photos, choice], slider, api_name=False)
+        c["choice"].change(show, [c["photos"], c["choice"]], c["slider"], api_name=False)
     return page
+
+
+def page_components(gr, conf):
+    """The page's controls, laid out, in a photographer's words."""
+    gr.Markdown(
+        "# exposure-correct\nDrop over- or under-exposed photos; compare before and after, adjust, "
+        f"download. Takes {FORMATS} (phone and camera files), up to {conf['max_megapixels']:g} MP each. "
+        "Nothing leaves this computer."
+    )
+    # a session's state is small (paths, metadata, low-resolution maps) and goes when it ends or idles
+    c = {k: gr.State(v, time_to_live=SESSION_SECONDS) for k, v in (("photos", []), ("refused", []))}
+    c["shown"] = gr.State(None, time_to_live=SESSION_SECONDS)  # (strength, size, ensemble) of the result
+    with gr.Row():
+        c["files"] = gr.File(file_count="multiple", type="filepath", label="Photos")
+        with gr.Column():
+            c["strength"] = gr.Slider(
+                0, 2, value=conf["strength"], step=0.05, label="Strength", elem_id="strength",
+                info="how far to correct: 0 leaves the photo as it is, 1 is the model's correction, "
+                "above 1 goes further",
+            )
+            c["max_side"] = gr.Slider(
+                64, 1024, value=conf["max_side"], step=64, label="Working size (px)", elem_id="working_size",
+                info="the size the model looks at (results are always full size); it was trained at 128",
+            )
+            c["ensemble"] = gr.Checkbox(
+                value=conf["self_ensemble"], label="Self-ensemble", elem_id="ensemble",
+                info="average the model over four mirrored copies: a little steadier, 4x the model's time",
+            )
+            c["run"] = gr.Button("Correct", variant="primary", elem_id="correct")
+    c["status"] = gr.Markdown(elem_id="status")
+    c["choice"] = gr.Dropdown(choices=[], label="Photo shown")
+    # no download button on the previews: the full-size results with their metadata are below
+    c["slider"] = gr.ImageSlider(
+        label="Before (left) / after (right): drag to compare", type="filepath", buttons=["fullscreen"],
+        interactive=False, elem_id="compare",
+    )
+    c["downloads"] = gr.File(
+        file_count="multiple", label="Results at full resolution, with their metadata", elem_id="downloads",
+        interactive=False,
+    )
+    c["zip"] = gr.DownloadButton("Download all (zip)", value=None, elem_id="zip")
+    return c
 
 
 def client_gone(request, exc):

@@ -406,7 +406,8 @@ def compare_summary(rows):
     return summary
 
 
-LOOK_HEADER = f"{'sat':>6}{'bias':>7}{'black':>7}{'a*':>6}{'b*':>6}"
+# Each column starts with a space, so that wide values (a bias of +100 levels) never run together.
+LOOK_HEADER = f" {'sat':>6} {'bias':>7} {'black':>7} {'a*':>6} {'b*':>6}"
 LOOK_NOTE = (
     "sat: mean CIELAB chroma over the ground truth's (median over inputs); bias: mean level, black: "
     "2nd-percentile luma, a*/b*: mean CIELAB, each output minus ground truth (levels of 255, CIELAB units)"
@@ -415,17 +416,17 @@ LOOK_NOTE = (
 
 def look_columns(s):
     return (
-        f"{s['saturation_ratio']:>6.3f}{s['brightness_bias']:>+7.2f}{s['black_level']:>+7.2f}"
-        f"{s['cast_a']:>+6.2f}{s['cast_b']:>+6.2f}"
+        f" {s['saturation_ratio']:>6.3f} {s['brightness_bias']:>+7.2f} {s['black_level']:>+7.2f}"
+        f" {s['cast_a']:>+6.2f} {s['cast_b']:>+6.2f}"
     )
 
 
 def print_table(summary, good_photos, experts):
     if good_photos:
-        print(f"\n{'good photos as inputs':<28}{'n':>5}{'PSNR':>9}{'SSIM':>8}{LOOK_HEADER}{'|median|':>9}")
+        print(f"\n{'good photos as inputs':<28}{'n':>5}{'PSNR':>9}{'SSIM':>8}{LOOK_HEADER} {'|median|':>8}")
         s = summary["all"]
         scores = f"{s['count']:>5}{s['psnr']:>9.3f}{s['ssim']:>8.4f}"
-        print(f"{'all':<28}{scores}{look_columns(s)}{s['abs_median_shift']:>9.2f}")
+        print(f"{'all':<28}{scores}{look_columns(s)} {s['abs_median_shift']:>8.2f}")
         print(f"(output against its own input; {LOOK_NOTE}; |median|: how far the median luma moved)")
         return
     mean = "mean of experts " if experts else ""
@@ -463,13 +464,13 @@ def print_comparison(paired, model, other):
     if "saturation_ratio_difference" not in paired["all"]:
         return
     print("\nthe look, paired (model minus other; sat higher is better, the errors nearer 0 are)")
-    print(f"{'inputs':<28}" + "".join(f"{k:>24}" for k in PAIRED_LOOK))
+    print(f"{'inputs':<28}" + "".join(f" {k:>23}" for k in PAIRED_LOOK))
     for name, s in paired.items():
         cells = [
             f"{s[f'{k}_difference']:+.3f} [{s[f'{k}_ci95'][0]:+.2f},{s[f'{k}_ci95'][1]:+.2f}]"
             for k in PAIRED_LOOK
         ]
-        print(f"{name:<28}" + "".join(f"{c:>24}" for c in cells))
+        print(f"{name:<28}" + "".join(f" {c:>23}" for c in cells))
 
 
 if __name__ == "__main__":

@@ -31,7 +31,8 @@ def load_backend(model_path, asked=None, fallback=None):
     architecture it carries. `asked`: architecture keys set on the command line, which must agree
     with the model's (config.ConfError if not); `fallback`: the architecture of bare weights."""
     if not os.path.isfile(model_path):
-        hint = " (python convert_2_onnx.py makes it from a .pth)" if model_path.lower().endswith(".onnx") else ""
+        onnx = model_path.lower().endswith(".onnx")
+        hint = " (python convert_2_onnx.py makes it from a .pth)" if onnx else ""
         raise ValueError(f"model file not found: {model_path}{hint}")
     if model_path.lower().endswith(".onnx"):
         return load_onnx_backend(model_path, asked)

@@ -454,7 +454,8 @@ def read_checkpoint(path, fallback_arch=None):
             f"{path} is not a model this project reads (a .pth checkpoint of train.py, or a .onnx "
             f"of convert_2_onnx.py)"
         ) from None
-    bare = isinstance(checkpoint, dict) and checkpoint and all(torch.is_tensor(v) for v in checkpoint.values())
+    tensors = isinstance(checkpoint, dict) and all(torch.is_tensor(v) for v in checkpoint.values())
+    bare = tensors and bool(checkpoint)
     if bare and fallback_arch:
         checkpoint = {"arch": dict(fallback_arch), "generator": checkpoint}
     if not isinstance(checkpoint, dict) or "arch" not in checkpoint or "generator" not in checkpoint:

@@ -244,9 +244,9 @@ def read_raw(path, max_megapixels=MAX_MEGAPIXELS):
             share, top, white = clipped_share(data, 65535), int(raw.raw_image_visible.max()), raw.white_level
             if share > MOSTLY_CLIPPED and top > white:
                 data = develop(raw, user_sat=top)
-                info["note"] = (
-                    f"developed at white level {top}, the data's own: at the file's {white} it came out "
-                    f"{share:.0%} pure white"
+                info["note"] = (  # information, not a warning: the development is right
+                    f"developed from the range its data really use: the white level its file states "
+                    f"({white}, below the data's {top}) would have turned {share:.0%} of it pure white"
                 )
             elif share > MOSTLY_CLIPPED and preview_clipped_share(raw) < 0.1:
                 reason = (
@@ -492,12 +492,30 @@ def output_paths(inputs, roots, out_dir, output_format):
     return dict(zip(inputs, result_paths(inputs, roots, out_dir, output_format)))
 
 
+def download_names(names, labels, output_format):
+    """The page's file names for results: `<stem>_corrected.<ext>`, never an original's name, with
+    the list's "(2)" carried over from its label ("photo.jpg (2)" gives "photo_corrected (2).jpg");
+    unique without regard to case (a zip may be unpacked where case does not count): x.tif and
+    x.dng give x_corrected.tif and x_dng_corrected.tif."""
+    taken, out = set(), []
+    for name, label in zip(names, labels):
+        stem, ext = os.path.splitext(name)
+        fmt = output_extension(name, output_format)
+        dup = label[len(name):]  # "" or " (2)"
+        candidates = [f"{stem}_corrected{dup}{fmt}", f"{stem}_{ext.lstrip('.').lower()}_corrected{dup}{fmt}"]
+        candidates += [f"{stem}_corrected{dup} ({n}){fmt}" for n in range(2, len(names) + 3)]
+        chosen = next(c for c in candidates if c.lower() not in taken)
+        taken.add(chosen.lower())
+        out.append(chosen)
+    return out
+
+
 def result_paths(inputs, roots, out_dir, output_format):
     """Each input's result path, in the inputs' order: its subfolder relative to its root
     (roots[input]) under out_dir, named after it, in output_format ("same": the input's own,
     output_extension). Never an input's own path, and never the same path for two inputs (the same
     file twice included): the second photo.jpg gives photo_jpg_corrected.jpg, x.dng beside x.tif
-    gives x_dng_corrected.tif. The one naming rule of predict.py and the page."""
+    gives x_dng_corrected.tif. predict.py's naming rule (the page names downloads by download_names)."""
     taken, input_set, paths = set(), {os.path.abspath(p) for p in inputs}, []
     for path in inputs:
         rel = os.path.relpath(path, roots[path]) if roots[path] else os.path.basename(path)

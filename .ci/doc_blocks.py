@@ -95,17 +95,21 @@ def fixtures(clone, tmp):
 
     names = json.load(open(f"{clone}/data/msec_subset_scenes.json"))
     train, valid, extra = (names[s]["scenes"] for s in ("training", "validation", "extra_gt"))
-    msec(f"{clone}/data/MSEC/training", train[:3], 512, 640)  # the paper's 512 px crops fit
+    msec(f"{clone}/data/MSEC/training", train[:3], 96, 128)  # smaller than crops: padded, as predict pads
     msec(f"{clone}/data/MSEC/validation", valid[:2], 96, 128)
-    msec(f"{clone}/data/MSEC/testing", ["a5000-test"], 96, 128, ("expert_a_testing_set", "expert_c_testing_set"))
+    experts = ("expert_a_testing_set", "expert_c_testing_set")
+    msec(f"{clone}/data/MSEC/testing", ["a5000-test"], 96, 128, experts)
     for i, scene in enumerate(extra[:2]):
         photo(f"{clone}/data/MSEC/extra_gt/GT_IMAGES/{scene}.jpg", 96, 128, 10 + i)
         photo(f"{tmp}/shared/data/msec/extra_gt/{scene}.jpg", 96, 128, 10 + i)
     msec(f"{tmp}/full_msec/training", train[:1], 96, 128)
     msec(f"{tmp}/full_msec/validation", valid[:1] + extra[:1], 96, 128)
+    # named as in the committed reports, which the blocks' --compare reads
+    bsds, good = (reported(f"{clone}/results/{r}/per_image.csv")
+                  for r in ("eval_good_photos_bsds", "eval_goodphotos"))
     for i in range(2):
-        photo(f"{tmp}/shared/data/bsds500/test/{100 + i}.jpg", 64, 96, 20 + i)
-        photo(f"{tmp}/shared/data/goodphotos/good{i}.jpg", 96, 128, 30 + i)
+        photo(f"{tmp}/shared/data/bsds500/test/{bsds[i]}", 64, 96, 20 + i)
+        photo(f"{tmp}/shared/data/goodphotos/{good[i]}", 96, 128, 30 + i)
         photo(f"{tmp}/home/holiday/beach{i}.jpg", 96, 128, 40 + i, 0.5)
         photo(f"{tmp}/home/album/sub/room{i}.jpg", 96, 128, 50 + i, 1.8)
     for folder, count in (("my_photos", 4), ("my_valid_photos", 2), ("my_test_photos", 2)):
@@ -120,6 +124,14 @@ def fixtures(clone, tmp):
     frames = [np.full((48, 64, 3), 40 + 5 * i, np.uint8) for i in range(4)]
     os.makedirs(f"{tmp}/home/videos")
     write_clip(f"{tmp}/home/videos/clip.mp4", frames, fps=10)
+
+
+def reported(csv_path):
+    """The inputs a committed report scored, in its order."""
+    import csv
+
+    with open(csv_path, newline="") as f:
+        return [row["input"] for row in csv.DictReader(f)]
 
 
 def status(clone):
@@ -161,7 +173,8 @@ def main():
     clone = f"{tmp}/repo"
     subprocess.run(["git", "clone", "-q", ROOT, clone], check=True)
     # uncommitted changes too (none on CI's clean clone): what is checked is the tree at hand
-    diff = subprocess.run(["git", "diff", "HEAD", "--binary"], cwd=ROOT, capture_output=True, check=True).stdout
+    diff = subprocess.run(["git", "diff", "HEAD", "--binary"], cwd=ROOT, capture_output=True, check=True)
+    diff = diff.stdout
     if diff:
         subprocess.run(["git", "apply", "--binary", "--index"], cwd=clone, input=diff, check=True)
         git = ["git", "-c", "user.name=ci", "-c", "user.email=ci@localhost"]

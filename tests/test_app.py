@@ -129,11 +129,13 @@ def call(url, files, strength=1.0):
 def test_http_api_corrects_refuses_bad_input_and_keeps_serving(server):
     url, tmp_path = server
     (tmp_path / "notes.txt").write_text("not a photo")
-    choices, compare, downloads, status = call(url, [str(tmp_path / "notes.txt")])
-    assert compare is None and downloads is None and "notes.txt is not a photo" in status
+    choices, compare, downloads, archive, status = call(url, [str(tmp_path / "notes.txt")])
+    assert compare is None and downloads is None and archive is None and "notes.txt is not a photo" in status
     good = photo_with_exif(tmp_path / "b.jpg")
-    choices, compare, downloads, status = call(url, [good])
+    choices, compare, downloads, archive, status = call(url, [good])
     assert choices["value"] == "b.jpg" and len(compare) == 2 and "network" in status and "tiny.pth" in status
+    # the status names the settings behind the result; one photo needs no zip
+    assert "strength **1** · working size **64 px** · self-ensemble **off**" in status and archive is None
     result = Image.open(downloads[0])
     assert result.format == "JPEG" and result.size == (80, 60) and result.getexif()[0x0110] == "TestCam X1"
 
@@ -146,7 +148,7 @@ def test_a_camera_raw_upload_through_the_http_api_is_corrected(server):
 
     url, tmp_path = server
     make_dng(str(tmp_path / "raw.dng"))
-    choices, compare, downloads, status = call(url, [str(tmp_path / "raw.dng")])
+    choices, compare, downloads, _, status = call(url, [str(tmp_path / "raw.dng")])
     assert choices["value"] == "raw.dng" and len(downloads) == 1, status
     with Image.open(downloads[0]) as result:
         assert downloads[0].endswith(".tif") and result.size == (64, 48)
@@ -165,28 +167,36 @@ def test_two_users_at_once_both_get_their_results(server):
         thread.start()
     for thread in threads:
         thread.join(timeout=300)
-    assert sorted(os.path.basename(r[2][0]) for r in results.values()) == ["user0.jpg", "user1.jpg"]
+    assert sorted(os.path.basename(r[2][0]) for r in results.values()) == [
+        "user0_corrected.jpg", "user1_corrected.jpg"
+    ]
 
 
-def test_uploads_of_one_name_each_get_their_own_result_named_as_predict_names_them(server):
+def test_uploads_of_one_name_each_get_their_own_result_and_all_come_in_one_zip(server):
     """Two photo.jpg from different folders (640x480 and 500x375 in the issue; smaller here), and
-    x.tif with a DNG named x.dng: four results, none overwritten, each at its own photo's size."""
+    x.tif with a DNG named x.dng: four results, none named as an original, the list's "(2)"
+    carried into the name, each at its own photo's size, and all of them in the zip."""
+    import zipfile
+
     from test_photo import make_dng
 
     url, tmp_path = server
     (tmp_path / "one").mkdir(), (tmp_path / "two").mkdir()
     Image.fromarray(make_photo(48, 64)).save(tmp_path / "one" / "photo.jpg", quality=95)
     Image.fromarray(make_photo(40, 50, seed=3)).save(tmp_path / "two" / "photo.jpg", quality=95)
-    choices, _, downloads, status = call(
+    choices, _, downloads, archive, status = call(
         url, [str(tmp_path / "one" / "photo.jpg"), str(tmp_path / "two" / "photo.jpg")]
     )
-    assert [os.path.basename(d) for d in downloads] == ["photo.jpg", "photo_jpg_corrected.jpg"], status
+    assert [os.path.basename(d) for d in downloads] == ["photo_corrected.jpg", "photo_corrected (2).jpg"], status
+    with zipfile.ZipFile(archive) as z:
+        assert z.namelist() == ["photo_corrected.jpg", "photo_corrected (2).jpg"]
+        assert [z.read(n) for n in z.namelist()] == [open(d, "rb").read() for d in downloads]
     assert [Image.open(d).size for d in downloads] == [(64, 48), (50, 40)]
     assert [c[0] for c in choices["choices"]] == ["photo.jpg", "photo.jpg (2)"]
     Image.fromarray(make_photo(48, 64)).save(tmp_path / "x.tif")
     make_dng(str(tmp_path / "x.dng"))
-    _, _, downloads, status = call(url, [str(tmp_path / "x.tif"), str(tmp_path / "x.dng")])
-    assert [os.path.basename(d) for d in downloads] == ["x.tif", "x_dng_corrected.tif"], status
+    _, _, downloads, _, status = call(url, [str(tmp_path / "x.tif"), str(tmp_path / "x.dng")])
+    assert [os.path.basename(d) for d in downloads] == ["x_corrected.tif", "x_dng_corrected.tif"], status
     with Image.open(downloads[1]) as raw_result:
         assert raw_result.getexif()[0x0110] == "TestModel"
 
@@ -209,7 +219,7 @@ def test_soak_several_clients_bad_files_and_a_client_that_hangs_up_mid_upload(se
                 path = tmp_path / f"s{k}_r{r}.jpg"
                 Image.fromarray(make_photo(40 + 8 * k, 56, seed=k * 10 + r)).save(path, quality=95)
                 files = [str(path)] + ([str(tmp_path / "bad.txt")] if r % 2 else [])
-                _, _, downloads, status = call(url, files)
+                _, _, downloads, _, status = call(url, files)
                 results[(k, r)] = ([os.path.basename(d) for d in downloads], Image.open(downloads[0]).size, status)
         except Exception as e:  # reported below, with its session
             errors.append(f"session {k}: {e!r}")
@@ -232,11 +242,11 @@ def test_soak_several_clients_bad_files_and_a_client_that_hangs_up_mid_upload(se
         thread.join(timeout=300)
     assert not errors, errors
     for (k, r), (names, size, status) in results.items():
-        assert names == [f"s{k}_r{r}.jpg"] and size == (56, 40 + 8 * k), (k, r, status)
+        assert names == [f"s{k}_r{r}_corrected.jpg"] and size == (56, 40 + 8 * k), (k, r, status)
         assert ("bad.txt is not a photo" in status) == bool(r % 2)
     assert len(results) == 12
-    _, _, downloads, _ = call(url, [photo_with_exif(tmp_path / "after.jpg")])
-    assert [os.path.basename(d) for d in downloads] == ["after.jpg"]
+    _, _, downloads, _, _ = call(url, [photo_with_exif(tmp_path / "after.jpg")])
+    assert [os.path.basename(d) for d in downloads] == ["after_corrected.jpg"]
 
 
 BROWSER = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -291,3 +301,61 @@ def test_old_results_are_pruned(tmp_path):
     os.utime(old, (time.time() - 7200, time.time() - 7200))
     app.prune(str(tmp_path), 3600)
     assert not old.exists() and new.exists()
+
+
+def predict_bytes(tmp_path, photo, strength, max_side, ensemble):
+    """What predict.py writes for `photo` at these settings, with the server's conf."""
+    out = tmp_path / f"expected_{strength}_{max_side}_{ensemble}"
+    result = subprocess.run(
+        [sys.executable, "predict.py", "--conf", str(tmp_path / "conf.json"), photo, "--strength", str(strength),
+         "--max_side", str(max_side), "--self_ensemble", str(ensemble).lower(), "--result_output_dir", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    return open(out / os.path.basename(photo), "rb").read()
+
+
+@pytest.mark.skipif(BROWSER is None, reason="no Chromium here (apt install chromium; .ci/run installs it)")
+def test_the_result_always_matches_the_controls_in_a_real_browser(server):
+    """However a value is changed (typed and left with Tab, typed and Enter, arrow keys, the reset
+    button, a typed working size, the self-ensemble box), the status names the settings shown and
+    the download is byte for byte what predict.py writes at them."""
+    from playwright.sync_api import sync_playwright
+
+    url, tmp_path = server
+    photo = photo_with_exif(tmp_path / "ctl.jpg")
+    flags = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=BROWSER, args=flags)
+        page = browser.new_page(viewport={"width": 1280, "height": 1400})
+        page.goto(url)
+        page.locator("input[type=file]").first.set_input_files(photo)
+        page.locator("#correct").click()
+        number = page.locator("#strength input[type=number]")
+        size = page.locator("#working_size input[type=number]")
+
+        def settled(strength, side, ensemble):
+            words = f"strength {strength:g} · working size {side} px · self-ensemble {'on' if ensemble else 'off'}"
+            page.wait_for_selector(f"#status:has-text('{words}')", timeout=120_000)
+            page.wait_for_timeout(500)
+            link = page.locator("#downloads a[download]").first
+            assert link.get_attribute("download") == "ctl_corrected.jpg"
+            got = page.request.get(link.get_attribute("href")).body()
+            assert got == predict_bytes(tmp_path, photo, strength, side, ensemble), words
+            return float(number.input_value()), int(size.input_value())
+
+        assert settled(1.0, 64, True) == (1.0, 64)
+        number.fill("0.5"), number.press("Tab")
+        assert settled(0.5, 64, True)[0] == 0.5
+        number.fill("0.7"), number.press("Enter")
+        assert settled(0.7, 64, True)[0] == 0.7
+        page.locator("#strength input[type=range]").focus()
+        page.keyboard.press("ArrowRight"), page.keyboard.press("ArrowRight")
+        assert settled(0.8, 64, True)[0] == 0.8
+        page.locator("#strength button.reset-button").click()
+        assert settled(1.0, 64, True)[0] == 1.0
+        size.fill("128"), size.press("Enter")
+        assert settled(1.0, 128, True)[1] == 128
+        page.locator("#ensemble input").click()
+        settled(1.0, 128, False)
+        browser.close()

@@ -420,3 +420,18 @@ def test_an_expert_covering_some_inputs_is_scored_on_those(repo_conf, tmp_path):
     groups = json.load(open(tmp_path / "r" / "metrics.json"))["groups"]
     assert groups["all"]["count"] == 6 and groups["all"]["count_e"] == 2 and "count_c" not in groups["all"]
     assert "expert E: scored on the 2 of 6 inputs" in result.stdout
+
+
+def test_the_table_keeps_wide_values_apart(capsys):
+    """A bias of +100 levels or a cast of -10 fills its column: every value is still its own word."""
+    from evaluate import print_table
+
+    row = dict(count=150, psnr=8.5, ssim=0.5, saturation_ratio=0.799, brightness_bias=100.62, black_level=-100.5,
+               cast_a=-10.29, cast_b=-11.11, identity_psnr=16.1, identity_ssim=0.75, abs_median_shift=120.25)
+    print_table({"all": row, "EV -1.5, -1": row}, False, [])
+    print_table({"all": row}, True, [])
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith(("all", "EV"))]
+    assert len(lines) == 3
+    assert lines[0].split() == ["all", "150", "8.500", "0.5000", "0.799", "+100.62", "-100.50", "-10.29",
+                                "-11.11", "16.100", "0.7500"]
+    assert lines[2].split()[-6:] == ["0.799", "+100.62", "-100.50", "-10.29", "-11.11", "120.25"]

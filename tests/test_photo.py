@@ -504,7 +504,7 @@ def test_a_raw_that_develops_mostly_white_below_its_datas_level_is_developed_at_
     make_dng(str(tmp_path / "low_white.dng"), white=255)
     rgb, _, info = photo.read_photo(str(tmp_path / "low_white.dng"))
     assert (rgb.min(-1) >= 1).mean() < 0.01 and 0.05 < rgb.mean() < 0.95
-    assert "white level" in info["note"] and "pure white" in info["note"]
+    assert "white level its file states (" in info["note"] and "pure white" in info["note"]
     make_dng(str(tmp_path / "normal.dng"))
     assert "note" not in photo.read_photo(str(tmp_path / "normal.dng"))[2]
 

@@ -34,7 +34,8 @@ def msec_layout(folder):
         gt = make_photo(48, 64, seed=i).astype(np.float32)
         cv2.imwrite(f"{folder}/GT_IMAGES/{scene}.jpg", gt.astype(np.uint8))
         for ev, gain in (("N1", 0.5), ("P1", 1.6)):
-            cv2.imwrite(f"{folder}/INPUT_IMAGES/{scene}_{ev}.JPG", np.clip(gt * gain, 0, 255).astype(np.uint8))
+            shot = np.clip(gt * gain, 0, 255).astype(np.uint8)
+            cv2.imwrite(f"{folder}/INPUT_IMAGES/{scene}_{ev}.JPG", shot)
     return folder
 
 
@@ -112,7 +113,8 @@ def assert_page_takes(model):
         port = busy.getsockname()[1]
         r = script("app.py", "--pretrained_model", model, "--port", str(port))
     lines = r.stderr.strip().splitlines()
-    assert r.returncode == 2 and lines == [f"error: port {port} is taken on 127.0.0.1: choose another with --port"]
+    assert r.returncode == 2
+    assert lines == [f"error: port {port} is taken on 127.0.0.1: choose another with --port"]
 
 
 @pytest.mark.parametrize("path", sorted(glob.glob(f"{ROOT}/results/candidates/*.pth")), ids=os.path.basename)

@@ -11,7 +11,8 @@
 # against its control.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-R="--use_global_head true --saturation_loss_weight 0.1 --precision bf16 --checkpoint_every_steps 24"
+R="--conf results/candidates/conf_before_issue49.json"  # the train defaults it ran with (before issue 49)
+R="$R --use_global_head true --saturation_loss_weight 0.1 --precision bf16 --checkpoint_every_steps 24"
 R="$R --validate_all_sizes_every 100 --fit_check_count 0 --global_view whole --auto_strength true"
 R="$R --identity_fraction 0.2"
 arm() {  # NAME EPOCHS FLAGS...: train checkpoints/ab38_NAME

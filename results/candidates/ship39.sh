@@ -5,7 +5,9 @@
 # last.pth and a finished stage is skipped, so the same command continues after a stop.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-R="--use_global_head true --saturation_loss_weight 0.1 --precision bf16 --checkpoint_every_steps 24"
+# the train section's defaults before issue 49 (it ran with those); the global stage's options as then
+R="--conf results/candidates/conf_before_issue49.json"
+R="$R --use_global_head true --saturation_loss_weight 0.1 --precision bf16 --checkpoint_every_steps 24"
 R="$R --validate_all_sizes_every 100 --fit_check_count 0"
 python train.py $R --identity_fraction 0.2 --epochs 50 --model_save_dir checkpoints/ship39_1
 python train.py $R --identity_fraction 0.2 --epochs 22 --init_lr 0.00015 \

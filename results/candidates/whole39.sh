@@ -7,7 +7,8 @@
 # and a finished stage is skipped, so the same command continues after a stop.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-R="--use_global_head true --saturation_loss_weight 0.1 --precision bf16 --checkpoint_every_steps 24"
+R="--conf results/candidates/conf_before_issue49.json"  # the train defaults it ran with (before issue 49)
+R="$R --use_global_head true --saturation_loss_weight 0.1 --precision bf16 --checkpoint_every_steps 24"
 R="$R --validate_all_sizes_every 100 --fit_check_count 0 --global_view whole --auto_strength true"
 # Stage 1 (resumes, or says it is done); on a fresh clone without checkpoints/, its committed fp16
 # weights (results/candidates/whole39_1.pth) start stage 2 instead.

@@ -11,7 +11,10 @@ Requests queue, one photo set at a time, so two users both get their results.
 """
 
 import atexit
+import ctypes
+import ctypes.util
 import errno
+import gc
 import os
 import shutil
 import signal
@@ -32,6 +35,8 @@ from utils import fail, fit_long_side
 PREVIEW_SIDE = 1280  # the page shows photos at most this large; downloads are full size
 SHIPPED_MODEL, SHIPPED_RELEASE = "data/exposure_correct_default.pth", "2026-12"
 FORMATS = "JPEG, PNG, TIFF, WebP, HEIC, camera RAW"
+# the compare slider's Undo is for drawing on an image, which this page never does: not shown
+PAGE_CSS = '#compare button[aria-label="Undo"] { display: none; }'
 SESSION_SECONDS = 3600  # a session's photos are forgotten this long after its last use (as its files)
 
 
@@ -73,10 +78,34 @@ def main():
         footer_links=[],
         max_file_size=f"{args.max_upload_mb:g}mb",
         app_kwargs={"exception_handlers": {ClientDisconnect: client_gone}},
+        css=PAGE_CSS,
         i18n=gr.I18n(
-            en={"upload_text.drop_file": "Drop photos here", "upload_text.click_to_upload": "or click"}
+            en={"upload_text.drop_file": "Drop photos here", "upload_text.click_to_upload": "Click to choose"}
         ),
     )
+
+
+def give_back_memory():
+    """Return what a request freed to the system. gradio runs handlers on a pool of threads and
+    glibc keeps each thread's freed blocks in an arena of its own, which RSS goes on counting after
+    the photos are gone; malloc_trim releases the free pages of every arena. Elsewhere, a no-op."""
+    gc.collect()
+    if LIBC is not None:
+        LIBC.malloc_trim(0)
+
+
+def load_libc():
+    """glibc, with at most two malloc arenas (fewer places for freed memory to stay), or None."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.malloc_trim, libc.mallopt  # glibc only
+    except (OSError, AttributeError):
+        return None
+    libc.mallopt(-8, 2)  # M_ARENA_MAX
+    return libc
+
+
+LIBC = load_libc()
 
 
 def check_port(host, port):
@@ -246,6 +275,7 @@ def build_page(backend, conf, max_megapixels):
         downloads, times["rendering and writing"], failed = render(photos, strength, out_dir, fmt)
         names = [p["label"] for p in photos]
         times["total"] = time.perf_counter() - started
+        give_back_memory()
         return (
             photos,
             refused,
@@ -272,6 +302,7 @@ def build_page(backend, conf, max_megapixels):
         downloads, render_s, failed = render(photos, strength, out_dir, fmt)
         times = {"reading and rendering": render_s, "total": time.perf_counter() - started}
         status = status_line(model, photos, refused + failed, times, shown)
+        give_back_memory()
         return shown, show(photos, name), downloads, zip_results(downloads, out_dir), status
 
     def show(photos, name):

@@ -188,7 +188,7 @@ def decode_pixels(path, im):
     if im.format in ("PNG", "TIFF"):
         data = cv2.imread(path, cv2.IMREAD_UNCHANGED)
         if data is None:
-            raise ImageReadError(f"cannot decode {path}")
+            raise ImageReadError("its pixels do not decode")  # read_photo names the file
         if data.ndim == 3:
             data = cv2.cvtColor(data, cv2.COLOR_BGR2RGB if data.shape[2] == 3 else cv2.COLOR_BGRA2RGBA)
         return _EXIF_TRANSPOSE.get(orientation, lambda a: a)(data), 16 if data.dtype == np.uint16 else 8

@@ -381,7 +381,8 @@ def init_mismatch(path, arch):
         theirs = read_checkpoint(path)["arch"]
     except ValueError as e:
         return str(e)
-    for key, value in arch.items():
+    for key in sorted(arch, key=lambda k: k == "use_psa"):  # PSA may be added: name another key first
+        value = arch[key]
         if key in theirs and theirs[key] != value:
             return (
                 f"init_generator_from {path} was trained with {key} {json.dumps(theirs[key])}, this run "

@@ -359,3 +359,38 @@ def test_the_result_always_matches_the_controls_in_a_real_browser(server):
         page.locator("#ensemble input").click()
         settled(1.0, 128, False)
         browser.close()
+
+
+def test_a_broken_png_is_named_without_a_path_on_the_server(tmp_path):
+    """Its header reads, its pixels do not: the message names the file, not where the server keeps it."""
+    import cv2
+
+    cv2.imwrite(str(tmp_path / "broken.png"), make_photo(40, 60))
+    data = open(tmp_path / "broken.png", "rb").read()
+    (tmp_path / "broken.png").write_bytes(data[:200] + b"\0" * 300)
+    (message,) = app.load_photos([str(tmp_path / "broken.png")], 100)[1]
+    assert message.startswith("broken.png is a PNG file that cannot be decoded") and str(tmp_path) not in message
+    # whatever a decoder says, a path in it is the server's: the page says "the file"
+    import photo
+
+    def cv2_fails(path, *a, **k):
+        raise photo.ImageReadError(f"cannot read {path}: x", f"is a PNG file that cannot be decoded ({path})")
+
+    app.read_photo, saved = cv2_fails, app.read_photo
+    try:
+        (message,) = app.load_photos([str(tmp_path / "broken.png")], 100)[1]
+    finally:
+        app.read_photo = saved
+    assert message == "broken.png is a PNG file that cannot be decoded (the file)"
+
+
+def test_download_names_never_take_an_originals_name_and_are_unique_without_case():
+    from photo import download_names
+
+    names = ["photo.jpg", "photo.jpg", "x.tif", "x.dng", "a.JPG", "A.jpg", "shot.HEIC"]
+    labels = ["photo.jpg", "photo.jpg (2)", "x.tif", "x.dng", "a.JPG", "A.jpg", "shot.HEIC"]
+    assert download_names(names, labels, "same") == [
+        "photo_corrected.jpg", "photo_corrected (2).jpg", "x_corrected.tif", "x_dng_corrected.tif",
+        "a_corrected.JPG", "A_jpg_corrected.jpg", "shot_corrected.HEIC",
+    ]
+    assert download_names(["a.png", "a.jpg"], ["a.png", "a.jpg"], "jpg") == ["a_corrected.jpg", "a_jpg_corrected.jpg"]

@@ -110,8 +110,11 @@ def main():
     if not rows:
         fail("nothing was scored")
     summary, paired = summarise(rows), (compare_summary(rows) if other else None)
+    scenes = None if args.good_photos else scene_brightness(rows)
     experts = expert_names(rows)
     print_table(summary, args.good_photos, experts)
+    if scenes:
+        print_scenes(scenes)
     if paired:
         print_comparison(paired, conf["model"] or conf["predictions_dir"], args.compare)
     report = {
@@ -126,6 +129,7 @@ def main():
         "not_scored": missing + [f"no ground truth: {p}" for p in unmatched],
         "seconds": round(time.time() - started, 1),
         "groups": summary,
+        **({"scenes": scenes} if scenes else {}),
         **({"paired_difference": paired} if paired else {}),
     }
     write_report(conf["report_dir"], report, rows)
@@ -152,7 +156,8 @@ def earlier_scores(path, items):
         with open(path, newline="") as f:
             rows = {r["input"]: r for r in csv.DictReader(f)}
         # an older report has no look columns: its PSNR/SSIM are still paired
-        keys = ("psnr", "ssim") + tuple(k for k in LOOK_KEYS if k in next(iter(rows.values()), {}))
+        carried = next(iter(rows.values()), {})
+        keys = ("psnr", "ssim") + tuple(k for k in LOOK_KEYS + ("brightness",) if k in carried)
         scores = {k: {f"other_{key}": float(r[key]) for key in keys} for k, r in rows.items()}
     except (OSError, KeyError, ValueError, TypeError) as e:
         fail(f"--compare {path}: not a readable per_image.csv of evaluate.py ({type(e).__name__}: {e})")
@@ -284,6 +289,10 @@ def scores_against(output, targets, prefix, per_expert):
     }
     if prefix != "identity_":  # too bright (bias > 0) or dark, washed out (ratio < 1), lifted blacks ...
         row.update({f"{prefix}{k}": float(np.mean([look[k] for look in looks])) for k in LOOK_KEYS})
+        # the mean level of the output and of the experts' photos: the scene brightness report's
+        row[f"{prefix}brightness"] = float(np.mean([stats["mean"] for _, stats in cache.values()]))
+        if prefix == "":
+            row["gt_brightness"] = float(np.mean([stats["mean"] for _, stats in targets.values()]))
     if per_expert and list(scores) != ["gt"]:
         for expert, (p, s) in scores.items():
             row.update({f"psnr_{expert}": p, f"ssim_{expert}": s})
@@ -404,6 +413,50 @@ def compare_summary(rows):
             entry[f"{key}_ci95"] = [round(x, digits) for x in interval]
         summary[name] = entry
     return summary
+
+
+def scene_brightness(rows):
+    """How each scene's brightness is judged, whatever its input's exposure (issue 50): a scene's
+    level is the mean over its inputs of the outputs' mean level. spread: the mean over scenes of
+    the range (max - min) of their outputs' mean levels, in levels of 255 (0: the same photo at every
+    exposure); correlation and slope: of the scenes' levels against the experts' (slope 1 follows
+    the expert, 0 gives every scene one level). With --compare, OTHER's too where its rows carry
+    the brightness (other_*), and the spread paired over scenes with its interval."""
+    result = {}
+    for who, prefix in (("", ""), ("other_", "other_")):
+        if not all(f"{prefix}brightness" in r and "gt_brightness" in r for r in rows):
+            continue
+        scenes = {}
+        for r in rows:
+            scenes.setdefault(r["scene"], []).append((r[f"{prefix}brightness"], r["gt_brightness"]))
+        levels = np.array([[np.mean([o for o, _ in v]), v[0][1]] for v in scenes.values()])
+        spreads = {s: np.ptp([o for o, _ in v]) for s, v in scenes.items() if len(v) > 1}
+        result[f"{who}scenes"] = len(scenes)
+        result[f"{who}spread"] = round(float(np.mean(list(spreads.values()))), 3) if spreads else None
+        if len(levels) > 2 and levels[:, 1].std() > 0 and levels[:, 0].std() > 0:
+            result[f"{who}correlation"] = round(float(np.corrcoef(levels[:, 0], levels[:, 1])[0, 1]), 4)
+            result[f"{who}slope"] = round(float(np.polyfit(levels[:, 1], levels[:, 0], 1)[0]), 4)
+        result[f"_{who}spreads"] = spreads
+    if "_other_spreads" in result and result["_spreads"]:
+        own, theirs = result["_spreads"], result["_other_spreads"]
+        difference, interval = paired_interval([own[s] - theirs[s] for s in own])
+        result["spread_difference"] = round(difference, 3)
+        result["spread_ci95"] = [round(x, 3) for x in interval]
+    return {k: v for k, v in result.items() if not k.startswith("_")}
+
+
+def print_scenes(s):
+    line = f"\nscenes: {s['scenes']}; spread of one scene's outputs (max - min of their mean levels): "
+    line += "-" if s["spread"] is None else f"{s['spread']:.2f} levels"
+    if "correlation" in s:
+        line += f"; the scenes' levels against the expert's: correlation {s['correlation']:.3f}"
+        line += f", slope {s['slope']:.3f}"
+    print(line)
+    if "spread_difference" in s:
+        low, high = s["spread_ci95"]
+        print(f"paired: spread {s['spread_difference']:+.2f} levels [{low:+.2f}, {high:+.2f}] against OTHER "
+              f"({s['other_spread']:.2f}); its correlation {s.get('other_correlation', float('nan')):.3f}, "
+              f"slope {s.get('other_slope', float('nan')):.3f}")
 
 
 # Each column starts with a space, so that wide values (a bias of +100 levels) never run together.

@@ -435,3 +435,47 @@ def test_the_table_keeps_wide_values_apart(capsys):
     assert lines[0].split() == ["all", "150", "8.500", "0.5000", "0.799", "+100.62", "-100.50", "-10.29",
                                 "-11.11", "16.100", "0.7500"]
     assert lines[2].split()[-6:] == ["0.799", "+100.62", "-100.50", "-10.29", "-11.11", "120.25"]
+
+
+def test_scene_brightness_has_known_answers():
+    """Three scenes at experts' levels 100, 150, 200: the model brings them to 115, 145, 190 with
+    spreads 10, 10, 20 over their EVs; OTHER hits the expert at every EV (spread 0, slope 1)."""
+    from evaluate import scene_brightness
+
+    rows = []
+    for scene, gt, outs in (("a", 100, (110, 120)), ("b", 150, (140, 150)), ("c", 200, (180, 200))):
+        for ev, out in zip(("N1", "P1"), outs):
+            rows.append(dict(scene=scene, ev=ev, brightness=out, gt_brightness=gt, other_brightness=gt))
+    s = scene_brightness(rows)
+    levels, experts = np.array([115, 145, 190]), np.array([100, 150, 200])
+    assert s["scenes"] == 3 and s["spread"] == pytest.approx(40 / 3, abs=1e-3)
+    assert s["correlation"] == pytest.approx(np.corrcoef(levels, experts)[0, 1], abs=1e-4)
+    assert s["slope"] == pytest.approx(0.75, abs=1e-4)  # (190 - 115) / (200 - 100)
+    assert s["other_spread"] == 0 and s["other_correlation"] == pytest.approx(1) and s["other_slope"] == 1
+    assert s["spread_difference"] == pytest.approx(40 / 3, abs=1e-3) and s["spread_ci95"][0] < 40 / 3
+
+
+def test_scene_brightness_is_reported_and_paired_from_an_earlier_report(repo_conf, tmp_path):
+    """Outputs that are the ground truth at every EV: spread 0, correlation and slope 1; against
+    outputs 6 levels brighter at EV +1 only (spread 6), the paired spread is -6 exactly."""
+    make_msec(tmp_path / "data", scenes=3)
+    exact, uneven = tmp_path / "exact", tmp_path / "uneven"
+    exact.mkdir(), uneven.mkdir()
+    for s in range(3):
+        gt = cv2.imread(str(tmp_path / "data" / "GT_IMAGES" / f"scene{s}.png")).astype(np.int32)
+        gt = (gt * (100 + 40 * s) // 255 + 40).astype(np.uint8)  # scenes of different levels, no clipping
+        cv2.imwrite(str(tmp_path / "data" / "GT_IMAGES" / f"scene{s}.png"), gt)
+        for ev in ("N1", "P1"):
+            cv2.imwrite(str(exact / f"scene{s}_{ev}.png"), gt)
+            cv2.imwrite(str(uneven / f"scene{s}_{ev}.png"), gt + (6 if ev == "P1" else 0))
+    conf = copy.deepcopy(repo_conf)
+    conf["evaluate"].update(model="", data_dir=str(tmp_path / "data"), predictions_dir=str(uneven),
+                            report_dir=str(tmp_path / "u"))
+    assert run_script("evaluate.py", tmp_path, conf).returncode == 0
+    conf["evaluate"].update(predictions_dir=str(exact), report_dir=str(tmp_path / "e"))
+    result = run_script("evaluate.py", tmp_path, conf, "--compare", str(tmp_path / "u" / "per_image.csv"))
+    assert result.returncode == 0, result.stderr
+    scenes = json.load(open(tmp_path / "e" / "metrics.json"))["scenes"]
+    assert scenes["spread"] == 0 and scenes["correlation"] == pytest.approx(1) and scenes["slope"] == pytest.approx(1)
+    assert scenes["other_spread"] == pytest.approx(6, abs=1e-3) and scenes["spread_difference"] == pytest.approx(-6)
+    assert "spread of one scene's outputs" in result.stdout and "paired: spread -6.00 levels" in result.stdout

@@ -112,7 +112,9 @@ def test_good_photos_mode_scores_outputs_against_their_own_inputs(repo_conf, tmp
     )
     result = run_script("evaluate.py", tmp_path, conf, "--good-photos")
     assert result.returncode == 0, result.stderr
-    metrics = json.load(open(tmp_path / "r" / "metrics.json"))
+    # report_dir not given on the command line: the report goes beside the conf's, never over it
+    assert not os.path.exists(tmp_path / "r") and "report in " + str(tmp_path / "r_good_photos") in result.stdout
+    metrics = json.load(open(tmp_path / "r_good_photos" / "metrics.json"))
     assert metrics["good_photos"] and metrics["groups"]["all"]["count"] == 3  # each ground truth once
     assert metrics["groups"]["all"]["psnr"] > 30 and "good photos as inputs" in result.stdout
 
@@ -383,8 +385,8 @@ def test_good_photos_from_a_plain_folder_report_how_far_they_moved(repo_conf, ti
     conf["evaluate"].update(
         model=tiny_checkpoint[0], data_dir=str(folder), report_dir=str(tmp_path / "r"), max_side=32
     )
-    result = run_script("evaluate.py", tmp_path, conf, "--good-photos")
-    assert result.returncode == 0, result.stderr
+    result = run_script("evaluate.py", tmp_path, conf, "--good-photos", "--report_dir", str(tmp_path / "r"))
+    assert result.returncode == 0, result.stderr  # a report_dir given on the command line is taken as it is
     metrics = json.load(open(tmp_path / "r" / "metrics.json"))
     assert metrics["scored"] == 3 and "|median|" in result.stdout
     rows = list(csv.DictReader(open(tmp_path / "r" / "per_image.csv")))

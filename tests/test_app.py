@@ -252,6 +252,17 @@ def test_soak_several_clients_bad_files_and_a_client_that_hangs_up_mid_upload(se
 BROWSER = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+def corrected_in_browser(playwright, url, photo, width):
+    """Headless Chromium on the page, `photo` dropped and Correct pressed: (browser, page)."""
+    flags = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
+    browser = playwright.chromium.launch(executable_path=BROWSER, args=flags)
+    page = browser.new_page(viewport={"width": width, "height": 1400})
+    page.goto(url)
+    page.locator("input[type=file]").first.set_input_files(photo)
+    page.locator("#correct").click()
+    return browser, page
+
+
 @pytest.mark.skipif(BROWSER is None, reason="no Chromium here (apt install chromium; .ci/run installs it)")
 def test_the_page_in_a_real_browser(server):
     """Headless Chromium opens the page, uploads a photo, clicks Correct and waits for the result;
@@ -260,13 +271,8 @@ def test_the_page_in_a_real_browser(server):
 
     url, tmp_path = server
     photo = photo_with_exif(tmp_path / "page.jpg")
-    flags = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=BROWSER, args=flags)
-        page = browser.new_page(viewport={"width": 1200, "height": 1400})
-        page.goto(url)
-        page.locator("input[type=file]").first.set_input_files(photo)
-        page.locator("#correct").click()
+        browser, page = corrected_in_browser(p, url, photo, 1200)
         page.wait_for_selector("#status:has-text('network')", timeout=120_000)
         page.wait_for_selector("#compare img[src]", state="attached", timeout=60_000)
         page.wait_for_timeout(1000)  # the slider lays out both pictures
@@ -324,13 +330,8 @@ def test_the_result_always_matches_the_controls_in_a_real_browser(server):
 
     url, tmp_path = server
     photo = photo_with_exif(tmp_path / "ctl.jpg")
-    flags = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=BROWSER, args=flags)
-        page = browser.new_page(viewport={"width": 1280, "height": 1400})
-        page.goto(url)
-        page.locator("input[type=file]").first.set_input_files(photo)
-        page.locator("#correct").click()
+        browser, page = corrected_in_browser(p, url, photo, 1280)
         number = page.locator("#strength input[type=number]")
         size = page.locator("#working_size input[type=number]")
 

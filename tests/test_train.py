@@ -729,3 +729,23 @@ def test_persistent_loader_workers_draw_each_epochs_own_items():
     direct = [collate([data[(i, size)] for i, size, _ in keys])[0] for keys in batches]
     assert all(torch.equal(a, b) for a, b in zip(seen[1], direct))
     assert not all(torch.equal(a, b) for a, b in zip(seen[0], seen[1]))
+
+
+def test_a_resumed_run_keeps_its_architecture_and_a_contradicting_key_is_one_line(two_epoch_run):
+    """last.pth carries its architecture: a conf file whose architecture keys differ resumes it as it
+    was trained; an architecture key typed on the command line that contradicts it is one line."""
+    tmp_path, conf, _ = two_epoch_run
+    conf = copy.deepcopy(conf)
+    folder = str(tmp_path / "resume_arch")
+    shutil.copytree(conf["train"]["model_save_dir"], folder)
+    conf["train"].update(model_save_dir=folder, epochs=3, use_psa=True)
+    conf["train"]["first_layer_out_channels_of_every_unet"] = [4, 4, 4]
+    result = run_train(tmp_path, conf)
+    assert result.returncode == 0, result.stderr[-2000:]
+    last = torch.load(os.path.join(folder, "last.pth"), weights_only=True)
+    assert last["epoch"] == 3 and last["arch"] == TINY_ARCH
+    conf["train"]["epochs"] = 4
+    result = run_train(tmp_path, conf, "--use_psa", "true")
+    assert result.returncode == 2 and result.stderr.strip().splitlines()[-1].startswith(
+        f"error: --use_psa true contradicts {folder}/last.pth, which was trained with false"
+    )

@@ -27,7 +27,15 @@ import zipfile
 import numpy as np
 from starlette.requests import ClientDisconnect
 
-from inference import correction_renderer, load_backend, prepare_correction, render_correction, shrink
+from inference import (
+    correction_renderer,
+    intended_strength,
+    intent_note,
+    load_backend,
+    prepare_correction,
+    render_correction,
+    shrink,
+)
 from photo import ImageReadError, download_names, photo_size, read_photo, write_image, write_photo
 from config import ConfError, arch_of, argument_parser, asked_arch, parse_with_conf
 from utils import fail, fit_long_side
@@ -154,14 +162,17 @@ def load_photos(paths, max_megapixels):
     return photos, messages
 
 
-def prepare(photos, backend, max_side, ensemble):
+def prepare(photos, backend, max_side, ensemble, intent=True):
     """Run the network once per photo at the working size and keep only its fitted maps (what a new
-    strength needs); returns the seconds it took."""
+    strength needs), and with `intent` the share of any strength a photo shot with exposure
+    compensation takes (inference.intended_strength, as predict.py); returns the seconds it took."""
     started = time.perf_counter()
     for photo in photos:
-        photo["correction"] = {
-            "maps": prepare_correction(photo["rgb"], backend, max_side, None, ensemble)["maps"]
-        }
+        correction = prepare_correction(photo["rgb"], backend, max_side, None, ensemble)
+        bias = photo["info"].get("exposure_bias") if intent else None
+        share = intended_strength(1.0, bias, correction["low_in"], correction["low_out"])
+        photo["correction"] = {"maps": correction["maps"], "share": share}
+        photo["intent"] = intent_note(bias, share) if share != 1 else None
     return time.perf_counter() - started
 
 
@@ -181,12 +192,13 @@ def render(photos, strength, out_dir, output_format):
             messages.append(f"{photo['name']} is no longer on the server: drop it again")
             continue
         try:  # rendered strip by strip as it is written (predict.py's path): no full-size result in float
-            write_photo(out, correction_renderer(rgb, photo["correction"], strength, clip=False), alpha, info)
+            own = strength * photo["correction"]["share"]  # the photographer's stated intent
+            write_photo(out, correction_renderer(rgb, photo["correction"], own, clip=False), alpha, info)
         except (OSError, RuntimeError, ValueError, TypeError) as e:  # encoders raise all of these
             messages.append(f"{photo['name']} could not be written ({str(e).splitlines()[0][:80]})")
             continue
         photo["preview"] = write_previews(
-            rgb, photo["correction"], strength, os.path.join(out_dir, ".previews"), i
+            rgb, photo["correction"], own, os.path.join(out_dir, ".previews"), i
         )
         files.append(out)
     return files, time.perf_counter() - started, messages
@@ -241,6 +253,7 @@ def status_line(model, photos, messages, times, settings=None):
         count = f"{len(photos)} photo{'s' * (len(photos) > 1)}"
         lines.append(f"{count} in {times['total']:.1f} s ({parts}{network})")
     notes = [f"ℹ {p['name']}: {p['info']['note']}" for p in photos if p.get("info", {}).get("note")]
+    notes += [f"ℹ {p['label']}: {p['intent']}" for p in photos if p.get("intent")]
     return "  \n".join(lines + notes + [f"⚠ {m}" for m in messages])
 
 
@@ -259,6 +272,7 @@ def build_page(backend, conf, max_megapixels):
     out_root = tempfile.mkdtemp(prefix="results-", dir=os.environ.get("GRADIO_TEMP_DIR"))
     atexit.register(shutil.rmtree, out_root, True)  # this page's own results, when the server stops
     model, fmt = model_label(conf["pretrained_model"]), conf["output_format"]
+    intent = conf["respect_exposure_compensation"]
 
     def correct(files, strength, max_side, ensemble):
         started = time.perf_counter()
@@ -270,7 +284,7 @@ def build_page(backend, conf, max_megapixels):
             empty = gr.update(choices=[], value=None)
             return [], refused, None, empty, None, None, None, status_line(model, [], refused, {})
         times = {"decoding": time.perf_counter() - started}
-        times["network"] = prepare(photos, backend, settings[1], settings[2])
+        times["network"] = prepare(photos, backend, settings[1], settings[2], intent)
         out_dir = tempfile.mkdtemp(dir=out_root)
         downloads, times["rendering and writing"], failed = render(photos, strength, out_dir, fmt)
         names = [p["label"] for p in photos]

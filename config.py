@@ -106,6 +106,7 @@ SCHEMA = {
         "show_result": "bool",
         "self_ensemble": "bool",
         "strength": "strength",
+        "respect_exposure_compensation": "bool",
         "temporal_smoothing": "smoothing",
         "video_crf": "crf",
         **_ARCH_SCHEMA,

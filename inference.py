@@ -155,27 +155,56 @@ def correct_batch(
 
 
 def lazy_results(
-    photos, backend, max_side, guided=True, image_size=None, ensemble=False, strength=1.0, clip=True
+    photos, backend, max_side, guided=True, image_size=None, ensemble=False, strength=1.0, clip=True,
+    biases=None, notes=None,
 ):
     """correct_batch's results, a guided one as a renderer (correction_renderer) that gives its rows
     on demand: photo.write_photo takes it strip by strip, so the full-size result never exists in
-    float (predict.py: memory grows with the photo's width, not its area, beyond the photo itself)."""
+    float (predict.py: memory grows with the photo's width, not its area, beyond the photo itself).
+    `biases`: each photo's exposure compensation in stops, or None (intended_strength); a photo's
+    correction tempered for it adds (its index, intent_note) to the list `notes`."""
     results = []
-    for photo, (low_in, low_out) in zip(
-        photos, network_outputs(photos, backend, max_side, image_size, ensemble)
-    ):
+    outputs = network_outputs(photos, backend, max_side, image_size, ensemble)
+    for i, (photo, (low_in, low_out)) in enumerate(zip(photos, outputs)):
+        bias = biases[i] if biases else None
+        s = intended_strength(strength, bias, low_in, low_out)
+        if notes is not None and s != strength:
+            notes.append((i, intent_note(bias, s / strength)))
         full_size = photo.shape[:2] == low_in.shape[:2]
         if guided:
             results.append(
-                correction_renderer(photo, fitted_correction(low_in, low_out, full_size), strength, clip)
+                correction_renderer(photo, fitted_correction(low_in, low_out, full_size), s, clip)
             )
-        elif full_size and strength == 1:
+        elif full_size and s == 1:
             results.append(np.ascontiguousarray(low_out))
         else:
             lifted = low_out if full_size else resize(low_out, *photo.shape[:2])
             whole = photo(0, photo.shape[0]) if callable(photo) else photo
-            results.append(np.clip(lifted if strength == 1 else whole + strength * (lifted - whole), 0, 1))
+            results.append(np.clip(lifted if s == 1 else whole + s * (lifted - whole), 0, 1))
     return results
+
+
+def intended_strength(strength, exposure_bias, low_in, low_out):
+    """The strength for a photo shot with exposure compensation (`exposure_bias` stops, EXIF
+    ExposureBiasValue): the photographer chose to make it darker (or brighter) than the meter did,
+    so a correction the other way undoes a choice, not an error. Such a correction is tempered, to
+    half at 1 stop and to none from 2 stops; one the same way as the tag, or a photo without the
+    tag, keeps `strength`. The way is the mean level of the network's output against its input."""
+    if not exposure_bias:
+        return strength
+    moves = float(np.mean(low_out)) - float(np.mean(low_in))
+    if exposure_bias * moves >= 0:
+        return strength
+    return strength * min(1.0, max(0.0, 1 - abs(exposure_bias) / 2))
+
+
+def intent_note(exposure_bias, share):
+    """What intended_strength did, in a photographer's words."""
+    way, undone = ("darker", "brightened") if exposure_bias < 0 else ("brighter", "darkened")
+    return (
+        f"shot {abs(exposure_bias):.2g} EV {way} on purpose (exposure compensation): "
+        f"{undone} {share:.0%} as far as without it"
+    )
 
 
 def correct_image(

@@ -12,6 +12,7 @@ write HEIC: for a HEIC result, photo.py gives pillow-heif the EXIF block that `e
 import contextlib
 import os
 import tempfile
+from fractions import Fraction
 
 EXIV2_WRITES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp")
 
@@ -108,6 +109,22 @@ def tidy(path, layout):
         if "Xmp.tiff.Orientation" in image.read_xmp():
             image.modify_xmp({"Xmp.tiff.Orientation": "1"})
         image.clear_thumbnail()
+
+
+def exposure_bias(path):
+    """The exposure compensation the photo was shot with (EXIF ExposureBiasValue), in stops: the
+    photographer's choice to make it darker (< 0) or brighter than the camera's meter. None when the
+    file has no such tag, or exiv2 cannot read it."""
+    try:
+        with _exiv2().Image(path) as image:
+            value = image.read_exif().get("Exif.Photo.ExposureBiasValue")
+    except (RuntimeError, OSError, ValueError):
+        return None
+    try:
+        bias = float(Fraction(str(value).split()[0])) if value else None
+    except (ValueError, ZeroDivisionError):  # a tag that is not a number says nothing
+        return None
+    return bias if bias is not None and abs(bias) <= 10 else None
 
 
 def write_icc(path, icc):

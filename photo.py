@@ -97,13 +97,15 @@ def read_photo(path, max_megapixels=MAX_MEGAPIXELS, rows=False):
     """Read a photo as (rgb, alpha, info): rgb float32 H x W x 3 in sRGB with the EXIF orientation
     applied (in [0, 1], or beyond it for colours outside sRGB that a wider profile holds), alpha
     float32 H x W or None (straight, not premultiplied), info {format, bit_depth, icc, profile,
-    source, alpha_associated} for write_photo. Grayscale becomes RGB, CMYK is converted, 16-bit
-    PNG/TIFF and 10/12-bit HEIF keep their precision. ImageReadError if the file cannot be read, or
-    declares more than max_megapixels (0: no limit). With `rows`, rgb of a photo without alpha is a
-    row function instead (photo_rows): its 8 or 16-bit samples are kept, and each strip becomes
-    float sRGB when it is asked for, so that a large photo never exists whole in float."""
+    source, alpha_associated} for write_photo, and exposure_bias (metadata.exposure_bias). Grayscale
+    becomes RGB, CMYK is converted, 16-bit PNG/TIFF and 10/12-bit HEIF keep their precision.
+    ImageReadError if the file cannot be read, or declares more than max_megapixels (0: no limit).
+    With `rows`, rgb of a photo without alpha is a row function instead (photo_rows): its 8 or 16-bit
+    samples are kept, and each strip becomes float sRGB when it is asked for, so that a large photo
+    never exists whole in float."""
     if path.lower().endswith(RAW_EXTENSIONS):
         rgb, alpha, info = read_raw(path, max_megapixels)
+        info["exposure_bias"] = metadata.exposure_bias(path)
         return (photo_rows(rgb, 1 / 65535.0, info) if rows else rgb.astype(np.float32) / 65535.0), alpha, info
     kind = None
     try:
@@ -111,6 +113,7 @@ def read_photo(path, max_megapixels=MAX_MEGAPIXELS, rows=False):
             kind = im.format
             check_declared_size(path, im.height, im.width, max_megapixels)
             info = metadata_of(im, path)
+            info["exposure_bias"] = metadata.exposure_bias(path)
             data, info["bit_depth"] = decode_pixels(path, im)
     except DECODE_ERRORS as e:
         why = str(e).splitlines()[0] if str(e) else type(e).__name__

@@ -54,6 +54,7 @@ def main():
         conf["strip_metadata"],
         failed,
         conf["max_megapixels"],
+        conf["respect_exposure_compensation"],
     )
     if videos:
         done += correct_videos(
@@ -105,14 +106,23 @@ def gather_inputs(img_pths, result_output_dir):
     return photos, videos, roots
 
 
-def correct_photos(paths, outputs, backend, correction, batch_size, show, strip, failed, max_megapixels):
+def correct_photos(
+    paths, outputs, backend, correction, batch_size, show, strip, failed, max_megapixels, intent=True
+):
     """Correct and write each photo, in its own colour profile and with its metadata unless `strip`;
-    unreadable ones are added to `failed`. Returns how many were written."""
+    unreadable ones are added to `failed`. With `intent`, a photo shot with exposure compensation is
+    corrected against it less (inference.intended_strength). Returns how many were written."""
     done = 0
     bar = tqdm(total=len(paths), desc="correcting", unit="photo", disable=len(paths) < 2)
     for batch in read_batches(paths, batch_size, backend, correction, failed, max_megapixels):
         # unclipped: write_photo clips in the photo's own colour space (wide gamuts reach beyond sRGB)
-        results = lazy_results([photo["rgb"] for photo in batch], backend, **correction, clip=False)
+        biases = [photo["info"].get("exposure_bias") for photo in batch] if intent else None
+        notes = []
+        results = lazy_results(
+            [photo["rgb"] for photo in batch], backend, **correction, clip=False, biases=biases, notes=notes
+        )
+        for i, note in notes:
+            tqdm.write(f"note: {batch[i]['path']}: {note}", file=sys.stderr)
         for photo, result in zip(batch, results):
             out_path = outputs[photo["path"]]
             try:

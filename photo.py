@@ -154,6 +154,7 @@ def photo_rows(samples, scale, info, strip_rows=256):
         return to_srgb(part, dict(original))
 
     rows.shape = tuple(samples.shape[:2]) + (3,)
+    rows.samples = samples  # write_photo(into=...): a result may take their place once read
     return rows
 
 
@@ -181,7 +182,8 @@ def photo_size(path):
 def decode_pixels(path, im):
     """(uint8/uint16 samples, upright; their bit depth). OpenCV for PNG/TIFF, which keeps 16-bit
     samples that Pillow reduces to 8 bits for colour images; pillow-heif's own reader for a 10 or
-    12-bit HEIF (Pillow's plugin gives 8 bits); Pillow for everything else."""
+    12-bit HEIF (Pillow's plugin gives 8 bits); OpenCV for a whole RGB JPEG (less memory); Pillow
+    for everything else."""
     orientation = im.getexif().get(ORIENTATION, 1)
     bits = im.info.get("bit_depth", 8) if im.format == "HEIF" else 8
     if bits > 8:
@@ -195,6 +197,13 @@ def decode_pixels(path, im):
         if data.ndim == 3:
             data = cv2.cvtColor(data, cv2.COLOR_BGR2RGB if data.shape[2] == 3 else cv2.COLOR_BGRA2RGBA)
         return _EXIF_TRANSPOSE.get(orientation, lambda a: a)(data), 16 if data.dtype == np.uint16 else 8
+    if im.format == "JPEG" and im.mode == "RGB" and jpeg_complete(path):
+        # OpenCV decodes into the array itself: Pillow holds 4 B/px and the array is a copy on top
+        # (a 144 MP photo: 0.43 GB instead of 1 GB). A file cut short goes to Pillow, which raises.
+        data = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+        if data is not None and data.shape == (im.height, im.width, 3):
+            swap_red_blue(data)
+            return _EXIF_TRANSPOSE.get(orientation, lambda a: a)(data), 8
     im.load()  # raises on truncated files
     if orientation != 1:  # in place: a copy of a 144 MP photo is 576 MB more (Pillow keeps 4 B/px)
         ImageOps.exif_transpose(im, in_place=True)
@@ -203,6 +212,15 @@ def decode_pixels(path, im):
     elif im.mode in ("P", "LA", "PA"):
         im = im.convert("RGBA")
     return image_samples(im), 8
+
+
+def jpeg_complete(path):
+    """Whether a JPEG ends with its end-of-image marker (FF D9), trailing padding aside. OpenCV
+    decodes a file cut short without a word (grey below the cut), where Pillow raises."""
+    with open(path, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        f.seek(max(0, f.tell() - 4096))
+        return f.read().rstrip(b"\0\r\n ").endswith(b"\xff\xd9")
 
 
 def image_samples(im, band=512):
@@ -341,7 +359,7 @@ def output_bits(ext, bit_depth):
     return 8
 
 
-def write_photo(path, rgb, alpha=None, info=None, strip=False):
+def write_photo(path, rgb, alpha=None, info=None, strip=False, into=None):
     """Write a result (float RGB in sRGB, as read_photo gives) by the path's extension: JPEG
     (quality 95), PNG, TIFF (deflate), WebP, HEIC, BMP; the input's bit depth where the format holds
     it (output_bits), its alpha (premultiplied again where the input's was). With `info`, the result
@@ -349,7 +367,9 @@ def write_photo(path, rgb, alpha=None, info=None, strip=False):
     orientation 1, no thumbnail) and ICC profile; `strip` writes none of it, in sRGB. Written to a
     temporary name first, then renamed. `rgb` may also be a renderer (inference.lazy_results):
     the result is then rendered, converted and quantized WRITE_ROWS rows at a time into the samples
-    the encoder takes, and never exists whole in float."""
+    the encoder takes, and never exists whole in float. `into`: the input's own samples
+    (photo_rows' rows.samples), which the result's may overwrite strip by strip where they fit, each
+    strip after its rows were read (a per-pixel renderer's only); the input is gone afterwards."""
     info = info or {}
     ext = os.path.splitext(path)[1].lower()
     bits = output_bits(ext, info.get("bit_depth", 8))
@@ -357,7 +377,7 @@ def write_photo(path, rgb, alpha=None, info=None, strip=False):
     icc = None if strip else info.get("icc")
     alpha = None if ext in (".jpg", ".jpeg", ".heic", ".heif") else alpha
     associated = alpha is not None and info.get("alpha_associated") and ext in (".tif", ".tiff")
-    data = samples(rgb, alpha, profile, associated, bits)
+    data = samples(rgb, alpha, profile, associated, bits, into)
     source = None if strip else info.get("source")
     meta = {"icc": icc, "associated": associated, "bits": bits, "source": source}
     meta["quality"] = info.get("quality", JPEG_QUALITY)
@@ -375,12 +395,15 @@ def write_photo(path, rgb, alpha=None, info=None, strip=False):
 WRITE_ROWS = 256  # rows per strip from float result to samples (a multiple of apply_affine_maps' 64)
 
 
-def samples(rgb, alpha, profile, associated, bits):
+def samples(rgb, alpha, profile, associated, bits, into=None):
     """The encoder's samples (uint8 / uint16 H x W x 3, or 4 with alpha) of a float result, or of a
     renderer's, strip by strip: into the profile's space (from_srgb), premultiplied where the
-    input was, quantized. Every step is per pixel, so the strips give what the whole would."""
+    input was, quantized. Every step is per pixel, so the strips give what the whole would. Into
+    `into` where it has their shape and type (a 144 MP photo's result then costs no 0.43 GB more)."""
     height, width = rgb.shape[:2]
-    data = np.empty((height, width, 3 if alpha is None else 4), np.uint16 if bits > 8 else np.uint8)
+    shape, dtype = (height, width, 3 if alpha is None else 4), np.uint16 if bits > 8 else np.uint8
+    fits = into is not None and into.shape == shape and into.dtype == dtype and callable(rgb)
+    data = into if fits else np.empty(shape, dtype)
     for top in range(0, height, WRITE_ROWS):
         part = rgb(top, WRITE_ROWS) if callable(rgb) else rgb[top : top + WRITE_ROWS]
         if profile is not None:
@@ -470,9 +493,21 @@ PNG_FAST = [
 
 def write_cv2(tmp, data, params, in_place=False):
     """OpenCV's encoders take BGR: `in_place` reorders `data` itself (no copy), leaving it BGR."""
-    order = cv2.COLOR_RGB2BGR if data.shape[2] == 3 else cv2.COLOR_RGBA2BGRA
-    if not cv2.imwrite(tmp, cv2.cvtColor(data, order, dst=data if in_place else None), params):
+    if in_place:
+        swap_red_blue(data)
+    else:
+        data = cv2.cvtColor(data, cv2.COLOR_RGB2BGR if data.shape[2] == 3 else cv2.COLOR_RGBA2BGRA)
+    if not cv2.imwrite(tmp, data, params):
         raise OSError(f"could not write {tmp}")
+
+
+def swap_red_blue(data, band=256):
+    """RGB(A) <-> BGR(A) in place, a band of rows at a time: cv2.cvtColor into its own source
+    copies the whole photo first (0.43 GB more at 144 MP)."""
+    for top in range(0, data.shape[0], band):
+        rows = data[top : top + band, :, :3]
+        rows[...] = rows[..., ::-1]  # numpy copies the overlapping band, not the photo
+    return data
 
 
 def write_image(path, rgb, alpha=None, bit_depth=8, quality=JPEG_QUALITY):

@@ -126,7 +126,9 @@ def correct_photos(
         for photo, result in zip(batch, results):
             out_path = outputs[photo["path"]]
             try:
-                write_photo(out_path, result, photo["alpha"], photo["info"], strip)
+                # the result's samples take the input's place: shown side by side, the input is kept
+                into = None if show else getattr(photo["rgb"], "samples", None)
+                write_photo(out_path, result, photo["alpha"], photo["info"], strip, into)
             except (OSError, RuntimeError, ValueError, TypeError) as e:  # encoders raise all of these
                 first = str(e).splitlines()[0] if str(e) else type(e).__name__
                 failed.append(f"could not write {out_path} ({photo['path']}): {first}; the folder goes on")

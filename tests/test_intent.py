@@ -93,7 +93,8 @@ def test_the_page_tempers_it_as_predict_does_and_says_so(tmp_path):
     plain, darker = (np.asarray(Image.open(f), float).mean() - before.mean() for f in files)
     assert 0.4 * plain < darker <= 0.55 * plain and plain > 20
     status = app.status_line("shipped model", photos, [], {"total": 1.0}, (1.0, 128, False))
-    assert "ℹ darker.jpg: shot 1 EV darker on purpose (exposure compensation): brightened 50% as far" in status
+    said = "ℹ darker.jpg: shot 1 EV darker on purpose (exposure compensation): brightened 50% as far"
+    assert said in status
     assert "plain.jpg:" not in status
     photos, _ = app.load_photos([str(tmp_path / "in/plain.jpg"), str(tmp_path / "in/darker.jpg")], 100)
     app.prepare(photos, backend, 128, False, intent=False)  # respect_exposure_compensation false

@@ -556,3 +556,33 @@ def test_samples_taken_from_pillow_a_band_at_a_time_are_the_whole_images(mode):
     rgb = make_photo(37, 29, seed=3)
     im = Image.fromarray(np.dstack([rgb, rgb[..., :1]])).convert(mode)
     assert np.array_equal(photo.image_samples(im, band=8), np.asarray(im))
+
+
+def test_a_result_written_into_the_inputs_samples_is_the_result_written_apart(tmp_path):
+    """predict.py lets a result take its input's samples (write_photo(into=...)), strip by strip
+    after each strip's rows were read: the same file as written apart, for an upright JPEG, one
+    turned by its EXIF orientation (a view of the samples) and a 16-bit TIFF. A JPEG cut short
+    is not read by OpenCV, which would fill the cut with grey: Pillow names it."""
+    from inference import correction_renderer, fitted_correction
+
+    rgb = make_photo(150, 100, seed=5)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(rgb).save(tmp_path / "a.jpg", quality=90)
+    Image.fromarray(rgb).save(tmp_path / "turned.jpg", quality=90, exif=exif)
+    cv2.imwrite(str(tmp_path / "b.tif"), (rgb.astype(np.uint16) * 257)[..., ::-1])
+    for name in ("a.jpg", "turned.jpg", "b.tif"):
+        rows, _, info = photo.read_photo(str(tmp_path / name), rows=True)
+        small = cv2.resize(photo.photo_pixels(rows), (20, 30), interpolation=cv2.INTER_AREA)
+        correction = fitted_correction(small, np.clip(small * 1.3 + 0.05, 0, 1))
+        photo.write_photo(str(tmp_path / f"apart_{name}"), correction_renderer(rows, correction), None, info)
+        samples = rows.samples
+        into = correction_renderer(rows, correction)
+        photo.write_photo(str(tmp_path / f"into_{name}"), into, None, info, into=samples)
+        apart, into = (photo.read_photo(str(tmp_path / f"{k}_{name}"))[0] for k in ("apart", "into"))
+        assert apart.shape == into.shape and np.array_equal(apart, into), name
+    data = open(tmp_path / "a.jpg", "rb").read()
+    (tmp_path / "cut.jpg").write_bytes(data[: len(data) * 2 // 3])
+    assert not photo.jpeg_complete(str(tmp_path / "cut.jpg")) and photo.jpeg_complete(str(tmp_path / "a.jpg"))
+    with pytest.raises(photo.ImageReadError):
+        photo.read_photo(str(tmp_path / "cut.jpg"))

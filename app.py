@@ -171,7 +171,7 @@ def prepare(photos, backend, max_side, ensemble, intent=True):
         correction = prepare_correction(photo["rgb"], backend, max_side, None, ensemble)
         bias = photo["info"].get("exposure_bias") if intent else None
         share = intended_strength(1.0, bias, correction["low_in"], correction["low_out"])
-        photo["correction"] = {"maps": correction["maps"], "share": share}
+        photo["correction"] = {"maps": correction["maps"], "share": share, "native": correction["native"]}
         photo["intent"] = intent_note(bias, share) if share != 1 else None
     return time.perf_counter() - started
 
@@ -229,11 +229,13 @@ def write_previews(rgb, correction, strength, folder, index):
     after is the correction's maps applied to the shrunk photo (they hold at any size)."""
     os.makedirs(folder, exist_ok=True)
     h, w = fit_long_side(*rgb.shape[:2], PREVIEW_SIDE)
-    before = np.clip(shrink(rgb, h, w), 0, 1)
+    native = correction.get("native")  # maps in the photo's own profile space: shown in sRGB
+    before = np.clip(shrink(rgb.native if native else rgb, h, w), 0, 1)
+    after = render_correction(before, correction, strength, clip=False)
     paths = []
-    for kind, x in (("before", before), ("after", render_correction(before, correction, strength))):
+    for kind, x in (("before", before), ("after", after)):
         paths.append(os.path.join(folder, f"{index}_{kind}.jpg"))
-        write_image(paths[-1], x)
+        write_image(paths[-1], np.clip(rgb.to_srgb(x) if native else x, 0, 1))
     return tuple(paths)
 
 

@@ -111,6 +111,19 @@ def shrink(photo, height, width, strip_rows=256):
     return cv2.resize(np.concatenate(across), (width, height), interpolation=cv2.INTER_AREA)
 
 
+def small_photo(photo, height, width, natives=None):
+    """The photo at the network's size in sRGB, clipped (a wide-gamut photo holds sRGB values
+    beyond [0, 1]). A photo read with a profile of its own is shrunk in that space and only the
+    small picture converted; that picture is appended to `natives` (else None is)."""
+    native = getattr(photo, "native", None)
+    small = None if native is None else shrink(native, height, width)
+    if natives is not None:
+        natives.append(small)
+    if small is None:
+        return np.clip(shrink(photo, height, width), 0, 1)
+    return np.clip(photo.to_srgb(small.copy()), 0, 1)
+
+
 def run_network(batch, backend, ensemble=False):
     """The backend on an N x 3 x H x W batch; with `ensemble`, the mean over the four flips (none,
     horizontal, vertical, both), each flipped back: a cheap self-ensemble at a small working size."""
@@ -122,15 +135,15 @@ def run_network(batch, backend, ensemble=False):
     return total / 4
 
 
-def network_outputs(photos, backend, max_side, image_size=None, ensemble=False):
+def network_outputs(photos, backend, max_side, image_size=None, ensemble=False, natives=None):
     """(network input, network output) at the network size for each float RGB photo (H x W x 3
     in [0, 1]); the photos must share a network size (network_size). Padded to the size multiple
-    at the bottom and right (as training pads) and cropped back."""
+    at the bottom and right (as training pads) and cropped back. `natives`: a list that takes
+    each photo's network-size picture in its own profile's space (None without one)."""
     sizes = {network_size(*p.shape[:2], backend, max_side, image_size) for p in photos}
     assert len(sizes) == 1, "photos in one batch must share a network size"
     net_h, net_w = sizes.pop()
-    # clipped: a photo from a wide-gamut profile holds sRGB values beyond [0, 1] (photo.read_photo)
-    small = [np.clip(shrink(p, net_h, net_w), 0, 1) for p in photos]
+    small = [small_photo(p, net_h, net_w, natives) for p in photos]
     m = backend.multiple
     pad_h, pad_w = -(-net_h // m) * m, -(-net_w // m) * m
     if backend.fixed_size and (pad_h, pad_w) != tuple(backend.fixed_size):
@@ -163,8 +176,8 @@ def lazy_results(
     float (predict.py: memory grows with the photo's width, not its area, beyond the photo itself).
     `biases`: each photo's exposure compensation in stops, or None (intended_strength); a photo's
     correction tempered for it adds (its index, intent_note) to the list `notes`."""
-    results = []
-    outputs = network_outputs(photos, backend, max_side, image_size, ensemble)
+    results, natives = [], []
+    outputs = network_outputs(photos, backend, max_side, image_size, ensemble, natives)
     for i, (photo, (low_in, low_out)) in enumerate(zip(photos, outputs)):
         bias = biases[i] if biases else None
         s = intended_strength(strength, bias, low_in, low_out)
@@ -172,9 +185,8 @@ def lazy_results(
             notes.append((i, intent_note(bias, s / strength)))
         full_size = photo.shape[:2] == low_in.shape[:2]
         if guided:
-            results.append(
-                correction_renderer(photo, fitted_correction(low_in, low_out, full_size), s, clip)
-            )
+            correction = fitted_correction(low_in, low_out, full_size, photo, natives[i])
+            results.append(correction_renderer(photo, correction, s, clip))
         elif full_size and s == 1:
             results.append(np.ascontiguousarray(low_out))
         else:
@@ -216,8 +228,9 @@ def correct_image(
 def prepare_correction(photo, backend, max_side, image_size=None, ensemble=False):
     """What the network says about one photo, kept so that another strength re-renders without
     running it again (app.py): the network's input and output and the fitted affine maps."""
-    low_in, low_out = network_outputs([photo], backend, max_side, image_size, ensemble)[0]
-    return fitted_correction(low_in, low_out, photo.shape[:2] == low_in.shape[:2])
+    natives = []
+    low_in, low_out = network_outputs([photo], backend, max_side, image_size, ensemble, natives)[0]
+    return fitted_correction(low_in, low_out, photo.shape[:2] == low_in.shape[:2], photo, natives[0])
 
 
 # A photo no larger than the working size is corrected at its own size, where the network's output
@@ -226,9 +239,16 @@ def prepare_correction(photo, backend, max_side, image_size=None, ensemble=False
 FULL_SIZE_RADIUS = 4
 
 
-def fitted_correction(low_in, low_out, full_size=False):
+def fitted_correction(low_in, low_out, full_size=False, photo=None, native_in=None):
+    """The affine maps from the network's input to its output (both sRGB at the network's size).
+    Given the photo's network-size picture in its own profile's space (`native_in`), the maps are
+    fitted there, from it to the output taken into that space, and marked "native": applied to the
+    photo's own rows they give the result in its profile (a Display P3 photo is never converted at
+    full size, and at strength 0 comes back exactly)."""
     radius = max(guided_radius(*low_in.shape[:2]), FULL_SIZE_RADIUS) if full_size else None
-    return {"low_in": low_in, "low_out": low_out, "maps": fit_maps(low_in, low_out, radius)}
+    fit_in, fit_out = (low_in, low_out) if native_in is None else (native_in, photo.from_srgb(low_out))
+    maps = fit_maps(fit_in, fit_out, radius)
+    return {"low_in": low_in, "low_out": low_out, "maps": maps, "native": native_in is not None}
 
 
 def render_correction(photo, correction, strength=1.0, clip=True):
@@ -241,13 +261,17 @@ def correction_renderer(photo, correction, strength=1.0, clip=True):
     """render_correction by rows: render(top, count) gives rows top .. top + count - 1 of the
     result (the same values); render.shape is the result's (H, W)."""
     coef_a, coef_b = scale_strength(*correction["maps"], strength)
+    source = photo.native if correction.get("native") else photo
 
     def render(top, count):
         return apply_affine_maps(
-            coef_a, coef_b, photo, clip=clip, rows=(top, min(top + count, photo.shape[0]))
+            coef_a, coef_b, source, clip=clip, rows=(top, min(top + count, photo.shape[0]))
         )
 
     render.shape = photo.shape[:2]
+    render.native = bool(correction.get("native"))  # photo.write_photo: already in the profile's space
+    if render.native:
+        render.to_srgb = photo.to_srgb  # for a result written without its profile
     return render
 
 

@@ -144,7 +144,9 @@ def read_photo(path, max_megapixels=MAX_MEGAPIXELS, rows=False):
 def photo_rows(samples, scale, info, strip_rows=256):
     """A photo as a row function: rows(top, count) gives those rows as float32 sRGB, as read_photo
     gives the whole (samples x scale, then to_srgb); rows.shape is (H, W, 3). `info` is left as
-    the whole photo's conversion leaves it (its profile, for writing back)."""
+    the whole photo's conversion leaves it (its profile, for writing back). With a matrix profile
+    other than sRGB, also rows.native (the rows in the profile's own space, not converted) and
+    rows.to_srgb / rows.from_srgb for arrays (a photo at the network's size)."""
     original = dict(info)
     to_srgb(np.zeros((1, 1, 3), np.float32), info)
 
@@ -155,6 +157,17 @@ def photo_rows(samples, scale, info, strip_rows=256):
 
     rows.shape = tuple(samples.shape[:2]) + (3,)
     rows.samples = samples  # write_photo(into=...): a result may take their place once read
+    if info.get("profile") is not None:  # a matrix profile other than sRGB: its own space too
+
+        def native(top, count):
+            part = samples[top : top + count].astype(np.float32)
+            part *= scale
+            return part
+
+        native.shape = rows.shape
+        rows.native = native  # inference corrects in it: the full-size photo is never converted
+        rows.to_srgb = lambda x: to_srgb(x, dict(original))
+        rows.from_srgb = lambda x: from_srgb(x, info["profile"])
     return rows
 
 
@@ -404,9 +417,12 @@ def samples(rgb, alpha, profile, associated, bits, into=None):
     shape, dtype = (height, width, 3 if alpha is None else 4), np.uint16 if bits > 8 else np.uint8
     fits = into is not None and into.shape == shape and into.dtype == dtype and callable(rgb)
     data = into if fits else np.empty(shape, dtype)
+    native = getattr(rgb, "native", False)  # inference.correction_renderer: already in the profile's space
     for top in range(0, height, WRITE_ROWS):
         part = rgb(top, WRITE_ROWS) if callable(rgb) else rgb[top : top + WRITE_ROWS]
-        if profile is not None:
+        if native and profile is None:  # a renderer in the photo's profile, written stripped: sRGB
+            part = rgb.to_srgb(part)
+        elif profile is not None and not native:
             part = from_srgb(part, profile)
         if associated:
             part = part * alpha[top : top + WRITE_ROWS, :, None]

@@ -135,18 +135,20 @@ def bench_model(conf, work, conf_path):
 
 
 def predict_case(model, photo, out, repeats, correction, queue):
-    """Run in a fresh (spawned) process, as predict.py holds one photo at a time: read, correct and
-    write `photo` `repeats` times; put the stage times, the process's peak memory and the output size."""
-    from inference import correct_image, load_backend
+    """Run in a fresh (spawned) process, as predict.py holds one photo at a time and by its code path
+    (read as rows, the network and its maps, the result rendered strip by strip as it is written):
+    read, correct and write `photo` `repeats` times; put the stage times (the full-size render in
+    "write"), the process's peak memory and the output size."""
+    from inference import lazy_results, load_backend
     from photo import read_photo, write_photo
 
     backend = load_backend(model)
     runs = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        rgb, alpha, info = read_photo(photo)
+        rgb, alpha, info = read_photo(photo, rows=True)
         t1 = time.perf_counter()
-        result = correct_image(rgb, backend, **correction, clip=False)
+        result = lazy_results([rgb], backend, **correction, clip=False)[0]
         t2 = time.perf_counter()
         write_photo(out, result, alpha, info)
         runs.append([t1 - t0, t2 - t1, time.perf_counter() - t2])

@@ -14,7 +14,6 @@ out + alpha * (judged - mean(out)), clipped, written as PNG for `evaluate.py --p
 """
 
 import argparse
-import glob
 import json
 import os
 import sys
@@ -23,7 +22,7 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-from utils import find_msec_pairs  # noqa: E402
+from utils import find_msec_pairs, list_images  # noqa: E402
 
 JUDGE = "results/issue50/judge.json"
 LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)
@@ -115,9 +114,11 @@ def fit(args):
 def shift(args):
     model = json.load(open(JUDGE))
     os.makedirs(args.dest, exist_ok=True)
-    for out_path in sorted(glob.glob(f"{args.outputs}/*.png")):
-        stem = os.path.splitext(os.path.basename(out_path))[0]
-        inp = glob.glob(f"{args.inputs}/{stem}.*")[0]
+    for inp in list_images(args.inputs)[0]:
+        stem = os.path.splitext(os.path.basename(inp))[0]
+        out_path = f"{args.outputs}/{stem}.png"
+        if not os.path.exists(out_path):
+            sys.exit(f"error: no output {out_path} for the input {inp}")
         judged = judge(model, features(read_rgb(inp, 64))[None])[0]
         out = read_rgb(out_path).astype(np.float32)
         out = np.clip(out + args.alpha * (judged - out.mean()), 0, 255).round().astype(np.uint8)

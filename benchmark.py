@@ -48,7 +48,7 @@ def parse_args():
     parser.add_argument(
         "--browser",
         action="store_true",
-        help="page: drive the page in headless Chromium (playwright) as a photographer does, not the HTTP API",
+        help="page: drive the page in headless Chromium (playwright) as a photographer does, not the API",
     )
     parser.add_argument(
         "--p3-from",
@@ -73,7 +73,9 @@ def main():
             "memory": bench_memory,
         }
         result = benches[args.what](
-            dict(conf, train_sizes=args.train_sizes, p3_from=args.p3_from, browser=args.browser), work, args.conf
+            dict(conf, train_sizes=args.train_sizes, p3_from=args.p3_from, browser=args.browser),
+            work,
+            args.conf,
         )
     result["machine"] = f"{os.cpu_count()} CPU cores, torch threads {torch_threads()}"
     os.makedirs(os.path.join(ROOT, "results"), exist_ok=True)
@@ -321,15 +323,11 @@ def bench_page(conf, work, conf_path, sessions=10, uploads=5):
         row = {"client": "browser" if conf["browser"] else "api", "started_mb": rss()}
         Client(url, verbose=False).predict([handle_file(photos[0])], *args, api_name="/correct")
         row["warm_mb"], row["after_session_mb"], seconds = rss(), [], []
+        measure = lambda: row["after_session_mb"].append(rss())
         if conf["browser"]:
-            seconds = browser_sessions(url, photos, sessions, lambda: row["after_session_mb"].append(rss()))
-        for _ in tqdm_range(sessions if not conf["browser"] else 0, "sessions"):
-            client = Client(url, verbose=False)
-            for photo in photos:
-                started = time.perf_counter()
-                client.predict([handle_file(photo)], *args, api_name="/correct")
-                seconds.append(time.perf_counter() - started)
-            row["after_session_mb"].append(rss())
+            seconds = browser_sessions(url, photos, sessions, measure)
+        else:
+            seconds = api_sessions(url, photos, sessions, args, measure)
         time.sleep(10)
         row["idle_mb"], row["median_upload_s"] = rss(), float(np.median(seconds))
         time.sleep(110)
@@ -345,6 +343,22 @@ def bench_page(conf, work, conf_path, sessions=10, uploads=5):
         f"| {row['median_upload_s']:.1f} s |"
     )
     return row
+
+
+def api_sessions(url, photos, sessions, args, measure):
+    """`sessions` clients of the HTTP API, each uploading the photos one a call, then `measure()`;
+    each upload's seconds."""
+    from gradio_client import Client, handle_file
+
+    seconds = []
+    for _ in tqdm_range(sessions, "sessions"):
+        client = Client(url, verbose=False)
+        for photo in photos:
+            started = time.perf_counter()
+            client.predict([handle_file(photo)], *args, api_name="/correct")
+            seconds.append(time.perf_counter() - started)
+        measure()
+    return seconds
 
 
 def browser_sessions(url, photos, sessions, measure):

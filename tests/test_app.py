@@ -68,7 +68,8 @@ def test_a_new_strength_rerenders_without_the_network_and_downloads_are_predicts
     assert np.abs(np.asarray(out, float) - before).mean() < 1.5 < np.abs(full - before).mean()
     before_preview, after_preview = (Image.open(p) for p in photos[0]["preview"])
     assert before_preview.size == after_preview.size == (80, 60)
-    assert "rgb" not in photos[0] and set(photos[0]["correction"]) == {"maps", "share", "native"}  # the session keeps no pixels
+    # the session keeps no pixels
+    assert "rgb" not in photos[0] and set(photos[0]["correction"]) == {"maps", "share", "native"}
 
 
 def free_port():

@@ -66,6 +66,7 @@ SCHEMA = {
         "color_jitter_hue": "hue",
         "ev_synthesis_fraction": "unit",
         "ev_range": "range",
+        "pair_ev_jitter": "ev_jitter",
         "CUDA_VISIBLE_DEVICES": "str",
         "num_workers": "workers",
         "seed": "int",
@@ -176,6 +177,7 @@ def _kinds(level_count):
         "share": (lambda v: is_num(v) and 0 < v <= 1, "a number in (0, 1]"),
         "lift_scale": (lambda v: is_num(v) and 1 <= v <= 4, "a number in [1, 4]"),
         "strength": (lambda v: is_num(v) and 0 <= v <= 2, "a number in [0, 2]"),
+        "ev_jitter": (lambda v: is_num(v) and 0 <= v <= 2, "a number of stops in [0, 2] (0: off)"),
         "smoothing": (lambda v: is_num(v) and 0 <= v < 1, "a number in [0, 1)"),
         "crf": (
             lambda v: is_int(v) and 0 <= v <= 51,

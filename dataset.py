@@ -137,9 +137,10 @@ class ExposureDataset(Dataset):
         repeats=1,
         lift_crop=1.0,
         lift_scale=2.0,
+        pair_ev_jitter=0.0,
     ):
         self.targets, self.inputs, self.max_side, self.repeats = targets, inputs, max_side, repeats
-        self.lift_crop, self.lift_scale = lift_crop, lift_scale
+        self.lift_crop, self.lift_scale, self.pair_ev_jitter = lift_crop, lift_scale, pair_ev_jitter
         self.crop_h, self.crop_w = image_size
         self.synthesis, self.train, self.seed, self.epoch = synthesis, train, seed, 0
         self.multiple, self.identity_fraction = multiple, identity_fraction
@@ -175,6 +176,8 @@ class ExposureDataset(Dataset):
         # (no draw at all when the fraction is 0, so crop training keeps its random stream)
         if self.train and self.identity_fraction and rng.random() < self.identity_fraction:
             given = target
+        elif self.train and self.pair_ev_jitter and given is not None:
+            given = self._jitter_exposure(given, rng)
         if working_size:
             return self._whole(target, given, working_size, rng)
         # A photo smaller than the crop is padded as predict.py pads it: seen whole, at its scale.
@@ -223,6 +226,13 @@ class ExposureDataset(Dataset):
         window = (slice(None), slice(top, top + ch), slice(left, left + cw))
         full_input, full_target = (t[window].contiguous() for t in (full_input, full_target))
         return small[0], small[1], full_input, full_target, (h, w, top, left, lift_h, lift_w)
+
+    def _jitter_exposure(self, given, rng):
+        """pair_ev_jitter: a real input shot up to that many stops brighter or darker (synthesize_ev,
+        float H x W x 3), its ground truth unchanged: the scene's level is the expert's whatever the
+        exposure, between and beyond the five EVs a scene was shot at."""
+        ev = float(rng.uniform(-self.pair_ev_jitter, self.pair_ev_jitter))
+        return from_tensor(synthesize_ev(to_tensor(given), ev))
 
     def _synthesize(self, target, rng):
         s = self.synthesis
@@ -398,6 +408,7 @@ def build_dataset(conf, photo_dir, pair_input_dir, pair_gt_dir, train, multiple=
         conf["crops_per_photo"] if train else 1,
         conf["lift_crop"],
         conf["lift_scale"],
+        conf["pair_ev_jitter"],
     )
 
 

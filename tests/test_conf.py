@@ -50,6 +50,7 @@ def _train(repo_conf, tmp_path, **changes):
         ({"use_iaff": 1}, "key 'use_iaff' must be true or false"),
         ({"image_size": [256]}, "key 'image_size' must be \\[height, width\\]"),
         ({"color_jitter_hue": 0.7}, "key 'color_jitter_hue' must be a number in \\[0, 0.5\\]"),
+        ({"pair_ev_jitter": 3}, "key 'pair_ev_jitter' must be a number of stops in \\[0, 2\\]"),
         (
             {"layer_count_of_every_unet": [4, 3, 3]},
             "key 'layer_count_of_every_unet' must be a list of 4 positive integers",

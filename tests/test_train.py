@@ -323,6 +323,32 @@ def test_lift_scale_sets_the_lifted_size_in_training_and_validation_keeps_twice_
     assert valid_set[(0, 30)][3].shape == (3, 40, 60)  # validation: twice the working size, as before
 
 
+def test_pair_ev_jitter_reshoots_real_inputs_and_keeps_their_ground_truth():
+    from dataset import synthesize_ev, to_tensor
+
+    target, given = make_photo(60, 90, seed=1), make_photo(60, 90, seed=2) // 2
+    plain = ExposureDataset([target], [given], (32, 32), SYNTHESIS, train=True, multiple=8)
+    jitter = ExposureDataset([target], [given], (32, 32), SYNTHESIS, train=True, multiple=8, pair_ev_jitter=1.0)
+    off = ExposureDataset([target], [given], (32, 32), SYNTHESIS, train=True, multiple=8, pair_ev_jitter=0)
+    ratios = []
+    for i in range(12):
+        a, b = plain[(i, 30)], jitter[(i, 30)]
+        same = lambda x, y: torch.equal(x, y) or torch.equal(x, y.flip(-1))  # (the flip is drawn after)
+        assert same(a[3], b[3])  # the ground truth unchanged (the network's copy is shrunk from it)
+        assert all(torch.equal(x, y) for x, y in zip(a[:4], off[(i, 30)][:4]))  # 0: the recipe as before
+        if torch.equal(a[3], a[2]):  # an identity item: the good photo is not re-shot
+            assert torch.equal(b[2], b[3])
+            continue
+        ratios.append(float(b[2].mean() / a[2].mean()))
+    # each real input is brighter or darker by its own draw, within what +-1 stop can do
+    assert len(ratios) > 4 and min(ratios) < 0.95 and max(ratios) > 1.05
+    shot = synthesize_ev(to_tensor(given), 1.0).mean() / to_tensor(given).mean()
+    assert all(1 / shot - 0.02 < r < shot + 0.02 for r in ratios)
+    valid = ExposureDataset([target], [given], (32, 32), SYNTHESIS, train=False, multiple=8, pair_ev_jitter=1.0)
+    held = ExposureDataset([target], [given], (32, 32), SYNTHESIS, train=False, multiple=8)
+    assert torch.equal(valid[(0, 30)][2], held[(0, 30)][2])  # validation sees the real input as shot
+
+
 def test_whole_photo_items_at_a_working_size_are_padded_as_prediction_pads():
     from dataset import WorkingSizeBatches, collate
     from utils import pad_bottom_right, resize
